@@ -1,0 +1,226 @@
+"""The content side: feeds, papers, categories, digests and what the LLM cost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+
+class Category(models.Model):
+    """A section of the newsletter. Editors add, reorder and retire them in the admin."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    description = models.TextField(
+        blank=True, help_text="What belongs here. The LLM sees it when it sorts papers."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    colour = models.CharField(max_length=7, default="#4C72B0", help_text="Chart colour, #RRGGBB")
+    active = models.BooleanField(default=True)
+    # The offline fallback sorts by these when no LLM is reachable.
+    arxiv_categories = models.JSONField(
+        default=list, blank=True, help_text='arXiv categories that point here, e.g. ["cs.CV"]'
+    )
+    keywords = models.JSONField(
+        default=list, blank=True, help_text="Lower-case words or phrases in title or abstract"
+    )
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Feed(models.Model):
+    class Status(models.TextChoices):
+        NEVER = "never", "never fetched"
+        OK = "ok", "ok"
+        NOT_MODIFIED = "not_modified", "not modified"
+        ERROR = "error", "error"
+
+    url = models.CharField(max_length=1000, unique=True, help_text="http(s) URL, file:// URL or path")
+    name = models.CharField(max_length=200, blank=True)
+    enabled = models.BooleanField(default=True)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEVER)
+    last_error = models.TextField(blank=True)
+    last_entry_count = models.PositiveIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["url"]
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class AnnounceType(models.TextChoices):
+    NEW = "new", "new"
+    CROSS = "cross", "cross-list"
+    REPLACE = "replace", "replacement"
+    REPLACE_CROSS = "replace-cross", "replacement of a cross-list"
+    UNKNOWN = "unknown", "unknown"
+
+
+class ClassifiedBy(models.TextChoices):
+    LLM = "llm", "LLM"
+    RULES = "rules", "rules"
+    EDITOR = "editor", "editor"
+
+
+class Paper(models.Model):
+    arxiv_id = models.CharField(max_length=40, unique=True, help_text="Without version")
+    version = models.PositiveSmallIntegerField(default=1)
+    title = models.TextField()
+    abstract = models.TextField()
+    authors = models.JSONField(default=list)
+    categories = models.JSONField(default=list, help_text="arXiv categories, primary first")
+    primary_category = models.CharField(max_length=40, blank=True)
+    abs_url = models.URLField(max_length=300)
+    pdf_url = models.URLField(max_length=300)
+    announce_type = models.CharField(
+        max_length=20, choices=AnnounceType.choices, default=AnnounceType.UNKNOWN
+    )
+    announced_on = models.DateField(db_index=True, help_text="The day arXiv first announced it")
+    replaced_on = models.DateField(null=True, blank=True)
+    source_feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.SET_NULL)
+
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="papers"
+    )
+    importance = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 to 10")
+    classified_by = models.CharField(max_length=10, choices=ClassifiedBy.choices, blank=True)
+    # Set when a digest takes the paper: a paper belongs to at most one issue.
+    digest = models.ForeignKey(
+        "Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="papers"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-announced_on", "arxiv_id"]
+
+    def __str__(self) -> str:
+        return f"{self.arxiv_id} {self.title[:60]}"
+
+
+class Digest(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        APPROVED = "approved", "approved"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+
+    date = models.DateField(unique=True, help_text="The arXiv announcement date")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    title = models.CharField(max_length=300)
+    introduction = models.TextField(blank=True)
+    chart_png = models.BinaryField(blank=True, default=b"", editable=False)
+    paper_count = models.PositiveIntegerField(default=0)
+    llm_calls = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    built_at = models.DateTimeField(null=True, blank=True)
+    build_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.date:%Y-%m-%d}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class SummarySource(models.TextChoices):
+    LLM = "llm", "LLM"
+    FALLBACK = "fallback", "extractive fallback"
+    EDITOR = "editor", "editor"
+
+
+class DigestSection(models.Model):
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="sections")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="sections")
+    position = models.PositiveSmallIntegerField(default=0)
+    summary = models.TextField(blank=True, help_text="Markdown")
+    summary_source = models.CharField(
+        max_length=10, choices=SummarySource.choices, default=SummarySource.FALLBACK
+    )
+    # Each flag is {"code": ..., "message": ...}; any flag means an editor should look.
+    flags = models.JSONField(default=list, blank=True)
+    paper_count = models.PositiveIntegerField(default=0, help_text="Papers of the day in it")
+
+    class Meta:
+        ordering = ["digest", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "category"], name="one_section_per_category")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest.date} {self.category.name}"
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.flags)
+
+
+class SectionPaper(models.Model):
+    """A paper shown in a section's sources, in order. A paper is shown in one section ever."""
+
+    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="entries")
+    paper = models.OneToOneField(Paper, on_delete=models.CASCADE, related_name="section_entry")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["section", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.section} #{self.position} {self.paper.arxiv_id}"
+
+
+class LLMCall(models.Model):
+    """One request to the LLM (or one answer served from the cache), for cost and the budget."""
+
+    class Purpose(models.TextChoices):
+        CLASSIFY = "classify", "classify"
+        SUMMARIZE = "summarize", "summarize"
+        OTHER = "other", "other"
+
+    digest_date = models.DateField(null=True, blank=True, db_index=True)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    model = models.CharField(max_length=100)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=6, default=Decimal("0"))
+    cached = models.BooleanField(default=False)
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class LLMCacheEntry(models.Model):
+    """An LLM answer, keyed by prompt version + model + input hash: a rebuild costs no calls."""
+
+    key = models.CharField(max_length=64, unique=True)
+    prompt_version = models.CharField(max_length=40)
+    model = models.CharField(max_length=100)
+    response = models.TextField()
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
