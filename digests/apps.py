@@ -1,6 +1,14 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.core import checks
 
 
 class DigestsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'digests'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "digests"
+
+    def ready(self) -> None:
+        from .checks import check_production_settings
+
+        checks.register(check_production_settings)

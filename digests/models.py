@@ -41,7 +41,9 @@ class Feed(models.Model):
         NOT_MODIFIED = "not_modified", "not modified"
         ERROR = "error", "error"
 
-    url = models.CharField(max_length=1000, unique=True, help_text="http(s) URL, file:// URL or path")
+    url = models.CharField(
+        max_length=1000, unique=True, help_text="http(s) URL, file:// URL or path"
+    )
     name = models.CharField(max_length=200, blank=True)
     enabled = models.BooleanField(default=True)
     etag = models.CharField(max_length=500, blank=True)
@@ -213,6 +215,9 @@ class LLMCall(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.model} {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class LLMCacheEntry(models.Model):
     """An LLM answer, keyed by prompt version + model + input hash: a rebuild costs no calls."""
@@ -224,3 +229,6 @@ class LLMCacheEntry(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.prompt_version} {self.model} {self.key[:12]}"

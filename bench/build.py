@@ -1,0 +1,195 @@
+"""Benchmark: a 1,000-paper day through parse, store, classify, summarise and chart.
+
+The LLM is the fake OpenAI-compatible server from tests/fakes, answering every call after
+LATENCY seconds (300 ms by default), reached by the real `openai` client over HTTP. The database
+is a fresh SQLite file unless DATABASE_URL is set. Then the same day is rebuilt, which must cost
+no LLM calls.
+
+    .venv/bin/python bench/build.py [--papers 1000] [--latency 0.3]
+
+Targets (issue 2): at most 60 LLM calls, under 8 s wall on a 2-core machine, rebuild 0 calls.
+The last line of output is JSON with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOPICS = [
+    ("cs.CL", "Low-Resource Machine Translation", "translation between languages with little data"),
+    ("cs.CV", "Video Object Segmentation", "segmenting objects across video frames"),
+    (
+        "cs.LG",
+        "Quantized Optimizer States",
+        "training with low-precision optimizer states and gradients",
+    ),
+    (
+        "cs.CL",
+        "Chain-of-Thought Reasoning in Large Language Models",
+        "large language model reasoning",
+    ),
+    (
+        "cs.RO",
+        "Offline Reinforcement Learning for Robot Manipulation",
+        "reward-driven policy learning",
+    ),
+    (
+        "cs.CV",
+        "Vision-Language Models for Visual Question Answering",
+        "multimodal image-text models",
+    ),
+    ("cs.LG", "Federated Learning under Client Drift", "federated training across devices"),
+    (
+        "cs.AI",
+        "Retrieval-Augmented Generation with LLM Agents",
+        "LLM agents that retrieve and use tools",
+    ),
+    ("stat.ML", "Generalization Bounds for Deep Networks", "theory of generalization of training"),
+    (
+        "cs.MA",
+        "Multi-Agent Coordination with Bandit Feedback",
+        "multi-agent reinforcement learning",
+    ),
+]
+
+
+def feed_document(*, count: int, day: date, seed: int = 7) -> bytes:
+    """An arXiv RSS 2.0 listing of `count` new papers, in the real feed's shape."""
+    rng = random.Random(seed)
+    pub = f"{day:%a, %d %b %Y} 00:00:00 -0400"
+    items = []
+    for number in range(count):
+        primary, topic, gist = TOPICS[number % len(TOPICS)]
+        arxiv_id = f"{day:%y%m}.{20000 + number:05d}"
+        adjective = rng.choice(["Scaling", "Robust", "Efficient", "Sparse"])
+        title = f"{topic}: Study {number} of {adjective} Methods"
+        sentences = [
+            f"We study {gist} and propose a method with complexity $\\mathcal{{O}}(n \\log n)$.",
+            f"Experiments on {rng.randint(3, 12)} benchmarks show gains of {rng.randint(1, 30)}%.",
+            "We analyse failure modes, ablate each component and release code and data.",
+            "Our results suggest directions for future work on evaluation and deployment.",
+        ]
+        items.append(
+            f"""    <item>
+      <title>{escape(title)}</title>
+      <link>https://arxiv.org/abs/{arxiv_id}</link>
+      <description>arXiv:{arxiv_id}v1 Announce Type: new
+Abstract: {escape(" ".join(sentences))}</description>
+      <guid isPermaLink="false">oai:arXiv.org:{arxiv_id}v1</guid>
+      <category>{primary}</category>
+      <category>cs.AI</category>
+      <pubDate>{pub}</pubDate>
+      <arxiv:announce_type>new</arxiv:announce_type>
+      <dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+      <dc:creator>Author {number}, Coauthor {rng.randint(1, 999)}</dc:creator>
+    </item>"""
+        )
+    return f"""<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom"
+     xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+  <channel>
+    <title>cs.AI updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/cs.AI</link>
+    <description>cs.AI updates on the arXiv.org e-print archive.</description>
+    <language>en-us</language>
+    <pubDate>{pub}</pubDate>
+{chr(10).join(items)}
+  </channel>
+</rss>
+""".encode()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.3)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ["OPENAI_API_KEY"] = "bench-key"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI(latency=args.latency) as fake:
+        os.environ["OPENAI_BASE_URL"] = fake.base_url
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        call_command("migrate", verbosity=0)
+        from digests.build import digest_build
+        from digests.ingest import feed_parse, papers_store
+
+        day = date(2026, 8, 13)
+        document = feed_document(count=args.papers, day=day)
+        print(
+            f"{args.papers} papers, fake LLM latency {args.latency * 1000:.0f} ms, "
+            f"database {connection.vendor}"
+        )
+
+        start = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            parsed = feed_parse(content=document)
+            stored = papers_store(papers=parsed.papers)
+            parse_s = time.perf_counter() - start
+            report = digest_build(day=day)
+        wall = time.perf_counter() - start
+        first_calls = len(fake.calls)
+        print(f"parse + store: {parse_s:.2f} s ({stored.created} papers stored)")
+        print(
+            f"first build: {wall:.2f} s wall, {first_calls} LLM calls, "
+            f"{report.prompt_tokens + report.completion_tokens} tokens, "
+            f"{len(queries)} SQL queries, {len(report.sections)} sections"
+        )
+
+        start = time.perf_counter()
+        rebuild = digest_build(day=day)
+        rebuild_wall = time.perf_counter() - start
+        rebuild_calls = len(fake.calls) - first_calls
+        print(f"rebuild: {rebuild_wall:.2f} s wall, {rebuild_calls} LLM calls")
+        assert rebuild.digest_id == report.digest_id
+
+    figures = {
+        "benchmark": "build",
+        "papers": args.papers,
+        "llm_latency_ms": round(args.latency * 1000),
+        "wall_s": round(wall, 2),
+        "parse_store_s": round(parse_s, 2),
+        "llm_calls": first_calls,
+        "prompt_tokens": report.prompt_tokens,
+        "completion_tokens": report.completion_tokens,
+        "sql_queries": len(queries),
+        "rebuild_wall_s": round(rebuild_wall, 2),
+        "rebuild_llm_calls": rebuild_calls,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "targets_met": first_calls <= 60 and wall < 8 and rebuild_calls == 0,
+    }
+    print(f"peak memory (max RSS): {figures['peak_rss_mb']} MB")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

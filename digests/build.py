@@ -1,0 +1,343 @@
+"""Building a day's issue: the day's papers, sorted, summarised per category, charted, as a draft.
+
+The slow parts (LLM calls, the chart) run before any transaction is opened; the database writes
+happen at the end in one transaction that locks the Digest row, so two builds of the same day
+that race end with one Digest and one consistent set of sections.
+
+Rebuilding a day keeps editors' work: papers an editor moved keep their category, and a section
+whose summary an editor wrote is left exactly as it is. Approved or sent issues are not rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from .chart import ChartBar, chart_render
+from .classify import papers_classify
+from .llm import llm_usage_for
+from .models import (
+    AnnounceType,
+    Category,
+    Digest,
+    DigestSection,
+    Paper,
+    SectionPaper,
+    SummarySource,
+)
+from .summarize import SectionInput, SectionSummary, sections_summarize
+
+logger = logging.getLogger(__name__)
+
+Log = Callable[[str], None]
+
+NO_ANNOUNCEMENTS = "arXiv announces no new papers on Friday and Saturday evenings and on holidays"
+
+TEXT = {
+    "ko": {
+        "chart_title": "{day} 분야별 새 논문 수",
+        "chart_axis": "논문 수",
+        "introduction": (
+            "{day} arXiv에 새로 발표된 AI 논문 {count}편을 {sections}개 분야로 나누어 요약했습니다."
+        ),
+    },
+    "en": {
+        "chart_title": "New papers per category, {day}",
+        "chart_axis": "papers",
+        "introduction": (
+            "{count} new AI papers announced on arXiv on {day}, "
+            "summarised in {sections} categories."
+        ),
+    },
+}
+
+
+class BuildRefused(Exception):
+    """The day cannot be (re)built, e.g. its issue was already approved or sent."""
+
+
+@dataclass
+class SectionReport:
+    category: str
+    papers_of_day: int
+    shown: int
+    source: str
+    flags: list[dict[str, str]]
+    kept_editor_text: bool = False
+
+
+@dataclass
+class BuildReport:
+    day: date | None
+    digest_id: int | None = None
+    created: bool = False
+    reason: str = ""
+    paper_count: int = 0
+    sections: list[SectionReport] = field(default_factory=list)
+    classified: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_cost: str = "0"
+
+    @property
+    def built(self) -> bool:
+        return self.digest_id is not None
+
+
+def announced_types() -> list[str]:
+    if settings.DIGEST_INCLUDE_CROSSLISTS:
+        return [AnnounceType.NEW, AnnounceType.CROSS]
+    return [AnnounceType.NEW]
+
+
+def latest_announcement_day() -> date | None:
+    result = Paper.objects.filter(announce_type__in=announced_types()).aggregate(
+        day=Max("announced_on")
+    )
+    return result["day"]
+
+
+def day_papers(*, day: date, digest: Digest | None) -> QuerySet[Paper]:
+    """New papers of the day that no other issue has taken: no repeats across days."""
+    taken_elsewhere = (
+        Q(digest__isnull=False) & ~Q(digest=digest) if digest else Q(digest__isnull=False)
+    )
+    return (
+        Paper.objects.filter(announced_on=day, announce_type__in=announced_types())
+        .exclude(taken_elsewhere)
+        .order_by("arxiv_id")
+    )
+
+
+def top_papers(papers: Sequence[Paper], limit: int) -> list[Paper]:
+    ranked = sorted(papers, key=lambda p: (-(p.importance or 0), p.arxiv_id))
+    return ranked[:limit]
+
+
+def group_by_category(
+    papers: Sequence[Paper], categories: Sequence[Category]
+) -> dict[int, list[Paper]]:
+    groups: dict[int, list[Paper]] = {category.pk: [] for category in categories}
+    for paper in papers:
+        if paper.category_id in groups:
+            groups[paper.category_id].append(paper)
+    return groups
+
+
+def text_for(language: str) -> dict[str, str]:
+    return TEXT.get(language, TEXT["en"])
+
+
+def chart_for_day(
+    *, day: date, categories: Sequence[Category], groups: dict[int, list[Paper]], language: str
+) -> bytes:
+    words = text_for(language)
+    bars = [ChartBar(c.name, len(groups[c.pk]), c.colour) for c in categories]
+    return chart_render(
+        bars=bars,
+        title=words["chart_title"].format(day=day.isoformat()),
+        subtitle=words["chart_axis"],
+    )
+
+
+def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildReport:
+    """Builds (or rebuilds) the draft issue for an announcement day; default the latest stored."""
+    say = log or logger.info
+    day = day or latest_announcement_day()
+    if day is None:
+        reason = f"No papers stored yet: nothing to build ({NO_ANNOUNCEMENTS})."
+        say(reason)
+        return BuildReport(day=None, reason=reason)
+
+    existing = Digest.objects.filter(date=day).first()
+    if existing and existing.status != Digest.Status.DRAFT:
+        raise BuildRefused(f"The issue of {day} is {existing.status}; only drafts are rebuilt.")
+    papers = list(day_papers(day=day, digest=existing))
+    if not papers:
+        reason = f"No new announcements for {day}: no digest built ({NO_ANNOUNCEMENTS})."
+        say(reason)
+        return BuildReport(day=day, reason=reason)
+
+    say(f"Building the issue of {day}: {len(papers)} new papers")
+    classify_report = papers_classify(papers=papers, digest_date=day)
+    say(f"Classified: {classify_report.summary()}")
+
+    categories = list(Category.objects.filter(active=True))
+    groups = group_by_category(papers, categories)
+    kept = editor_sections(existing)
+    language = settings.DIGEST_LANGUAGE
+    to_summarise = [
+        SectionInput(category=c, papers=top_papers(groups[c.pk], settings.DIGEST_TOP_PAPERS))
+        for c in categories
+        if groups[c.pk] and c.pk not in kept
+    ]
+    say(f"Summarising {len(to_summarise)} sections in {language!r}")
+    summaries = sections_summarize(sections=to_summarise, language=language, digest_date=day)
+    chart = chart_for_day(day=day, categories=categories, groups=groups, language=language)
+
+    digest, created = digest_save(
+        day=day,
+        papers=papers,
+        groups=groups,
+        categories=categories,
+        summarised=list(zip(to_summarise, summaries, strict=True)),
+        chart=chart,
+    )
+    report = build_report(digest=digest, created=created, groups=groups, categories=categories)
+    report.classified = classify_report.counts()
+    for line in report_lines(report):
+        say(line)
+    return report
+
+
+def editor_sections(digest: Digest | None) -> set[int]:
+    """Categories whose section text an editor wrote: a rebuild leaves them alone."""
+    if digest is None:
+        return set()
+    return set(
+        digest.sections.filter(summary_source=SummarySource.EDITOR).values_list(
+            "category_id", flat=True
+        )
+    )
+
+
+def digest_get_or_create(*, day: date) -> tuple[Digest, bool]:
+    """One Digest per date, even when two builds race to create it."""
+    try:
+        with transaction.atomic():
+            return Digest.objects.get_or_create(date=day, defaults={"title": settings.DIGEST_TITLE})
+    except IntegrityError:
+        return Digest.objects.get(date=day), False
+
+
+def digest_save(
+    *,
+    day: date,
+    papers: Sequence[Paper],
+    groups: dict[int, list[Paper]],
+    categories: Sequence[Category],
+    summarised: Sequence[tuple[SectionInput, SectionSummary]],
+    chart: bytes,
+) -> tuple[Digest, bool]:
+    digest, created = digest_get_or_create(day=day)
+    usage = llm_usage_for(digest_date=day)
+    words = text_for(settings.DIGEST_LANGUAGE)
+    with transaction.atomic():
+        # Serialises concurrent builds of the same day (a row lock on PostgreSQL).
+        digest = Digest.objects.select_for_update().get(pk=digest.pk)
+        if digest.status != Digest.Status.DRAFT:
+            raise BuildRefused(f"The issue of {day} became {digest.status} during the build.")
+        Paper.objects.filter(pk__in=[p.pk for p in papers]).update(digest=digest)
+        kept = editor_sections(digest)
+        sections_replace(digest=digest, summarised=summarised, groups=groups, kept=kept)
+        section_counts_update(digest=digest, groups=groups, categories=categories)
+        digest.paper_count = len(papers)
+        digest.chart_png = chart
+        digest.llm_calls = usage.calls
+        digest.prompt_tokens = usage.prompt_tokens
+        digest.completion_tokens = usage.completion_tokens
+        digest.estimated_cost = usage.cost
+        digest.built_at = timezone.now()
+        digest.build_count += 1
+        if not digest.introduction or created:
+            shown = sum(1 for c in categories if groups[c.pk])
+            digest.introduction = words["introduction"].format(
+                day=day.isoformat(), count=len(papers), sections=shown
+            )
+        digest.save()
+    return digest, created
+
+
+def sections_replace(
+    *,
+    digest: Digest,
+    summarised: Sequence[tuple[SectionInput, SectionSummary]],
+    groups: dict[int, list[Paper]],
+    kept: set[int],
+) -> None:
+    digest.sections.exclude(category_id__in=kept).delete()
+    entries: list[SectionPaper] = []
+    for section_input, summary in summarised:
+        category = section_input.category
+        if category.pk in kept:
+            continue  # an editor wrote this section while we were building
+        section = DigestSection.objects.create(
+            digest=digest,
+            category=category,
+            position=category.position,
+            summary=summary.text,
+            summary_source=summary.source,
+            flags=summary.flags,
+            paper_count=len(groups[category.pk]),
+        )
+        entries += [
+            SectionPaper(section=section, paper=paper, position=index)
+            for index, paper in enumerate(section_input.papers)
+        ]
+    SectionPaper.objects.bulk_create(entries)
+
+
+def section_counts_update(
+    *, digest: Digest, groups: dict[int, list[Paper]], categories: Sequence[Category]
+) -> None:
+    for section in digest.sections.filter(category_id__in=[c.pk for c in categories]):
+        count = len(groups[section.category_id])
+        if section.paper_count != count:
+            section.paper_count = count
+            section.save(update_fields=["paper_count"])
+
+
+def build_report(
+    *,
+    digest: Digest,
+    created: bool,
+    groups: dict[int, list[Paper]],
+    categories: Sequence[Category],
+) -> BuildReport:
+    sections = list(digest.sections.select_related("category").prefetch_related("entries"))
+    return BuildReport(
+        day=digest.date,
+        digest_id=digest.pk,
+        created=created,
+        paper_count=digest.paper_count,
+        sections=[
+            SectionReport(
+                category=s.category.name,
+                papers_of_day=s.paper_count,
+                shown=len(s.entries.all()),
+                source=s.summary_source,
+                flags=list(s.flags),
+                kept_editor_text=s.summary_source == SummarySource.EDITOR,
+            )
+            for s in sections
+        ],
+        llm_calls=digest.llm_calls,
+        prompt_tokens=digest.prompt_tokens,
+        completion_tokens=digest.completion_tokens,
+        estimated_cost=str(digest.estimated_cost),
+    )
+
+
+def report_lines(report: BuildReport) -> list[str]:
+    verb = "Created" if report.created else "Rebuilt"
+    lines = [f"{verb} draft digest {report.day} with {report.paper_count} papers"]
+    for section in report.sections:
+        source = "editor's text kept" if section.kept_editor_text else section.source
+        lines.append(
+            f"  {section.category}: {section.papers_of_day} papers, "
+            f"{section.shown} shown, summary: {source}"
+        )
+        lines += [f"    FLAG {flag['code']}: {flag['message']}" for flag in section.flags]
+    lines.append(
+        f"LLM: {report.llm_calls} calls, {report.prompt_tokens} prompt + "
+        f"{report.completion_tokens} completion tokens, estimated cost ${report.estimated_cost}"
+    )
+    return lines

@@ -1,0 +1,99 @@
+"""The category distribution chart: papers per category for the day, as a PNG.
+
+matplotlib's default font has no Hangul, so Korean labels would render as boxes. We register a
+font that has it: CHART_FONT_PATH if set, else a CJK font installed on the system (the Docker
+image has fonts-nanum), else the NanumGothic that the koreanize-matplotlib package ships.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and workers
+
+from django.conf import settings
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+SYSTEM_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/noto/NotoSansKR-Regular.ttf",
+)
+
+# pyplot's global state is not thread-safe; we use the object API and serialise rendering anyway.
+_render_lock = threading.Lock()
+
+
+class ChartFontMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    label: str
+    count: int
+    colour: str
+    highlighted: bool = True
+
+
+def _bundled_font() -> Path | None:
+    # Located, not imported: importing koreanize_matplotlib would change global rcParams.
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "fonts" / "NanumGothic.ttf"
+    return path if path.exists() else None
+
+
+@cache
+def hangul_font_name() -> str:
+    """Registers a font with Hangul glyphs and returns its family name."""
+    candidates: list[Path | None] = (
+        [Path(settings.CHART_FONT_PATH)] if settings.CHART_FONT_PATH else []
+    )
+    candidates += [Path(p) for p in SYSTEM_FONT_CANDIDATES]
+    candidates.append(_bundled_font())
+    for path in candidates:
+        if path is not None and path.exists():
+            font_manager.fontManager.addfont(str(path))
+            return font_manager.FontProperties(fname=str(path)).get_name()
+    raise ChartFontMissing(
+        "No font with Hangul found: install fonts-nanum or set CHART_FONT_PATH to a TTF/OTF file"
+    )
+
+
+def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") -> bytes:
+    """A horizontal bar chart, one bar per category in the given order, counts at bar ends."""
+    font = hangul_font_name()
+    height = 1.4 + 0.48 * max(len(bars), 1)
+    figure = Figure(figsize=(8, height), dpi=110)
+    axes = figure.add_subplot()
+    labels = [bar.label for bar in bars]
+    counts = [bar.count for bar in bars]
+    colours = [bar.colour if bar.highlighted else "#D0D0D0" for bar in bars]
+    positions = list(range(len(bars)))
+    axes.barh(positions, counts, color=colours)
+    axes.set_yticks(positions, labels=labels, fontfamily=font, fontsize=11)
+    axes.invert_yaxis()  # first category on top
+    for position, count in zip(positions, counts, strict=True):
+        axes.text(count, position, f" {count}", va="center", fontfamily=font, fontsize=10)
+    axes.set_xlim(0, max([*counts, 1]) * 1.15)
+    axes.set_title(title, fontfamily=font, fontsize=13, loc="left")
+    if subtitle:
+        axes.set_xlabel(subtitle, fontfamily=font, fontsize=10)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    with _render_lock:
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()

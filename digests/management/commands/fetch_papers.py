@@ -1,0 +1,31 @@
+"""`manage.py fetch_papers [--feed URL_OR_PATH ...]`: fetch arXiv feeds and store their papers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from digests.ingest import feeds_fetch
+
+
+class Command(BaseCommand):
+    help = "Fetch the enabled feeds, or only those given, and store the papers they announce."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--feed",
+            action="extend",
+            nargs="+",
+            metavar="URL_OR_PATH",
+            help="Fetch only these feeds: http(s) URLs, file:// URLs or paths (repeatable).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        results = feeds_fetch(urls=options["feed"], log=self.stdout.write)
+        if not results:
+            self.stdout.write("No enabled feeds: add one in the admin or pass --feed.")
+            return
+        if not any(result.ok for result in results):
+            reasons = "; ".join(f"{result.feed_url}: {result.error}" for result in results)
+            raise CommandError(f"Every feed failed. {reasons}")

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from digests.build import BuildRefused
+from digests.pipeline import daily_run
+
+
+class Command(BaseCommand):
+    help = (
+        "The daily run as beat does it: fetch the enabled feeds (or only those given), then build "
+        "the draft of the announcement day. Offline, pass a local feed file with --feed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--feed",
+            dest="feeds",
+            action="append",
+            metavar="URL_OR_PATH",
+            help="fetch only this feed (URL, file:// URL or local path); repeatable",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            outcome = daily_run(urls=options["feeds"], log=self.stdout.write)
+        except BuildRefused as refused:
+            raise CommandError(str(refused)) from refused
+        if outcome.all_feeds_failed:
+            raise CommandError(outcome.reason)

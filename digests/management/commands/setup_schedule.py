@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from digests.schedule import schedule_sync
+
+
+class Command(BaseCommand):
+    help = "Creates the daily run's beat schedule (django-celery-beat) if it is missing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset", action="store_true", help="restore the default time even if edited"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        task, created = schedule_sync(reset=options["reset"])
+        state = "created" if created else ("reset" if options["reset"] else "already present")
+        self.stdout.write(f"{task.name}: {state} ({task.crontab})")

@@ -1,0 +1,346 @@
+"""One summary report per section, written by the LLM in the digest's language, and checked.
+
+Every section's first attempt runs at once. A report that fails a check (a language other than
+the digest's, a citation outside [1]..[N], an arXiv id not among the section's papers, a link) is
+asked for again once, saying what was wrong; if the second report fails too, it is kept, flagged
+for an editor. Without an LLM (no key, token budget, errors) a section gets an extractive summary:
+key sentences of the abstracts under headings in the digest's language, flagged "fallback".
+
+The LLM never writes links or a source list: the caller builds the sources from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from .langcheck import language_problems
+from .llm import LLMOutcome, LLMRequest, llm_run_many
+from .models import Category, LLMCall, Paper
+
+PROMPT_VERSION = "summarize-v1"
+ABSTRACT_CHARS = 2000
+_CITATION = re.compile(r"\[(\d+(?:\s*[,–\-]\s*\d+)*)\]")
+_ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+_KEY_CUES = (
+    "we propose",
+    "we introduce",
+    "we present",
+    "we show",
+    "we find",
+    "we develop",
+    "this paper",
+    "outperform",
+    "achiev",
+    "state-of-the-art",
+    "results",
+)
+
+Source = Literal["llm", "fallback"]
+
+
+@dataclass(frozen=True)
+class SectionInput:
+    category: Category
+    papers: list[Paper]  # the section's top papers, in the order they are cited [1], [2] ...
+
+
+@dataclass
+class SectionSummary:
+    text: str
+    source: Source
+    flags: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Instructions and fixed text in one digest language."""
+
+    language_name: str
+    headings: tuple[str, str, str, str]  # report, themes, trends, conclusion
+    overview: str  # extractive fallback: {category}, {count}
+    fallback_note: str
+    no_papers: str
+
+
+WORDINGS = {
+    "ko": Wording(
+        language_name="Korean (한국어)",
+        headings=("요약 보고서", "주제별 요약", "추세와 패턴", "결론"),
+        overview=(
+            "오늘 {category} 분야에서 주목할 논문 {count}편의 핵심 문장을 초록에서 옮겼습니다."
+        ),
+        fallback_note=(
+            "자동 요약을 만들 수 없어 각 논문 초록의 핵심 문장을 원문 그대로 실었습니다. "
+            "자세한 내용은 아래 출처의 논문을 참고하세요."
+        ),
+        no_papers="오늘은 이 분야의 새 논문이 없습니다.",
+    ),
+    "en": Wording(
+        language_name="English",
+        headings=("Summary report", "Themes", "Trends and patterns", "Conclusion"),
+        overview=(
+            "Key sentences from the abstracts of today's {count} notable papers in {category}."
+        ),
+        fallback_note=(
+            "No written summary could be made, so the key sentences of each abstract are quoted "
+            "as they are. See the papers in the sources below for details."
+        ),
+        no_papers="No new papers in this field today.",
+    ),
+}
+
+SYSTEM_PROMPT = """\
+You write one section of a daily newsletter about new AI research papers from arXiv.
+The user message is JSON: the section's "category" and its "papers", numbered "n" from 1.
+
+Write a short report in {language_name}, in Markdown, with exactly these bold headings in order:
+**{h_report}** (two or three sentences of overview), **{h_themes}** (a numbered list of themes,
+each a bold title and a short paragraph on what the papers in it do and find), **{h_trends}**
+(a few bullet points) and **{h_conclusion}** (a short paragraph).
+
+Rules:
+- Write every sentence in {language_name}. {script_rule}
+- Cite papers only as [n], with n between 1 and {count}. Cite every paper at least once.
+- Do not write links, URLs, arXiv ids or a list of sources: the newsletter adds the sources.
+- Say only what the abstracts say; do not invent numbers, names or results.
+- If "previous_answer_problems" is present, your last report was rejected for those reasons:
+  write the whole report again without them.
+"""
+
+_SCRIPT_RULES = {
+    "ko": (
+        "Use Hangul only, with English technical terms where usual (LLM, Transformer, GPT-4o). "
+        "Never use Chinese characters (漢字), Japanese, Vietnamese or any other language's "
+        "words, not even inside a Korean word."
+    ),
+    "en": "Do not use Korean, Chinese or Japanese characters.",
+}
+
+
+def wording_for(language: str) -> Wording:
+    return WORDINGS.get(language, WORDINGS["en"])
+
+
+def sections_summarize(
+    *, sections: Sequence[SectionInput], language: str, digest_date: date
+) -> list[SectionSummary]:
+    """One summary per section, in order. Never raises for LLM trouble: it falls back."""
+    todo = [s for s in sections if s.papers]
+    first = llm_run_many(
+        requests=[
+            summary_request(section=s, language=language, digest_date=digest_date) for s in todo
+        ]
+    )
+    problems = [
+        summary_problems(text=o.text, section=s, language=language) if o.ok else []
+        for s, o in zip(todo, first, strict=True)
+    ]
+    again = [i for i, found in enumerate(problems) if found]
+    retried = llm_run_many(
+        requests=[
+            summary_request(
+                section=todo[i],
+                language=language,
+                digest_date=digest_date,
+                problems=[p["message"] for p in problems[i]],
+            )
+            for i in again
+        ]
+    )
+    retry_of = dict(zip(again, retried, strict=True))
+    done = {
+        id(s): section_result(
+            section=s,
+            language=language,
+            first=first[i],
+            first_problems=problems[i],
+            retry=retry_of.get(i),
+        )
+        for i, s in enumerate(todo)
+    }
+    return [done.get(id(s)) or empty_summary(language=language) for s in sections]
+
+
+def empty_summary(*, language: str) -> SectionSummary:
+    return SectionSummary(text=wording_for(language).no_papers, source="fallback")
+
+
+def section_result(
+    *,
+    section: SectionInput,
+    language: str,
+    first: LLMOutcome,
+    first_problems: list[dict[str, str]],
+    retry: LLMOutcome | None,
+) -> SectionSummary:
+    if not first.ok:
+        return extractive_summary(section=section, language=language, outcome=first)
+    if retry is None:
+        return SectionSummary(text=first.text.strip(), source="llm")
+    if not retry.ok:
+        # The retry failed to arrive: the first report is still the best there is.
+        return SectionSummary(text=first.text.strip(), source="llm", flags=first_problems)
+    retry_problems = summary_problems(text=retry.text, section=section, language=language)
+    return SectionSummary(text=retry.text.strip(), source="llm", flags=retry_problems)
+
+
+# --- The request ------------------------------------------------------------------------------
+
+
+def summary_request(
+    *,
+    section: SectionInput,
+    language: str,
+    digest_date: date,
+    problems: Sequence[str] = (),
+) -> LLMRequest:
+    return LLMRequest(
+        purpose=LLMCall.Purpose.SUMMARIZE,
+        digest_date=digest_date,
+        prompt_version=PROMPT_VERSION,
+        system=summary_system_prompt(language=language, count=len(section.papers)),
+        user=summary_user_message(section=section, language=language, problems=problems),
+    )
+
+
+def summary_system_prompt(*, language: str, count: int) -> str:
+    wording = wording_for(language)
+    h_report, h_themes, h_trends, h_conclusion = wording.headings
+    language_name = wording.language_name if language in WORDINGS else language
+    return SYSTEM_PROMPT.format(
+        language_name=language_name,
+        h_report=h_report,
+        h_themes=h_themes,
+        h_trends=h_trends,
+        h_conclusion=h_conclusion,
+        script_rule=_SCRIPT_RULES.get(language, ""),
+        count=count,
+    )
+
+
+def summary_user_message(
+    *, section: SectionInput, language: str, problems: Sequence[str] = ()
+) -> str:
+    category = section.category
+    payload: dict[str, object] = {
+        "language": language,
+        "category": {"name": category.name, "description": category.description},
+        "papers": [
+            {
+                "n": n,
+                "title": " ".join(p.title.split()),
+                "authors": p.authors[:10],
+                "abstract": _shorten(p.abstract, ABSTRACT_CHARS),
+            }
+            for n, p in enumerate(section.papers, start=1)
+        ],
+    }
+    if problems:
+        payload["previous_answer_problems"] = list(problems)
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+# --- Checks -----------------------------------------------------------------------------------
+
+
+def summary_problems(*, text: str, section: SectionInput, language: str) -> list[dict[str, str]]:
+    """Flags for what is wrong with a report; empty when it can be published as it is."""
+    flags = [flag("unknown_reference", m) for m in reference_problems(text=text, section=section)]
+    allowed = allowed_terms_for(section)
+    flags += [
+        flag("language", m)
+        for m in language_problems(text=text, language=language, allowed_terms=allowed)
+    ]
+    return flags
+
+
+def flag(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def reference_problems(*, text: str, section: SectionInput) -> list[str]:
+    count = len(section.papers)
+    problems = []
+    if bad := sorted({n for n in cited_numbers(text) if not 1 <= n <= count}):
+        listed = ", ".join(f"[{n}]" for n in bad)
+        problems.append(f"cites {listed} but only [1]..[{count}] exist")
+    known = {p.arxiv_id for p in section.papers}
+    if ids := sorted({i for i in _ARXIV_ID.findall(text) if i not in known}):
+        problems.append(f"mentions arXiv ids not in this section: {', '.join(ids)}")
+    if urls := _URL.findall(text):
+        problems.append(f"contains links, which are not allowed: {', '.join(urls[:3])}")
+    return problems
+
+
+def cited_numbers(text: str) -> set[int]:
+    numbers: set[int] = set()
+    for group in _CITATION.findall(text):
+        for part in re.split(r"\s*,\s*", group):
+            bounds = [int(x) for x in re.split(r"\s*[–\-]\s*", part) if x]
+            if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 50:
+                numbers.update(range(bounds[0], bounds[1] + 1))
+            else:
+                numbers.update(bounds)
+    return numbers
+
+
+def allowed_terms_for(section: SectionInput) -> list[str]:
+    terms = [section.category.name]
+    for paper in section.papers:
+        terms.append(paper.title)
+        terms.extend(str(a) for a in paper.authors)
+    return terms
+
+
+# --- The extractive fallback ------------------------------------------------------------------
+
+
+def extractive_summary(
+    *, section: SectionInput, language: str, outcome: LLMOutcome
+) -> SectionSummary:
+    wording = wording_for(language)
+    h_report, h_themes, _, h_conclusion = wording.headings
+    count = len(section.papers)
+    themes = "\n\n".join(
+        f"{n}. **{' '.join(p.title.split())}** [{n}]\n\n{' '.join(key_sentences(p.abstract))}"
+        for n, p in enumerate(section.papers, start=1)
+    )
+    overview = wording.overview.format(category=section.category.name, count=count)
+    text = (
+        f"**{h_report}**\n\n{overview}\n\n**{h_themes}**\n\n{themes}\n\n"
+        f"**{h_conclusion}**\n\n{wording.fallback_note}"
+    )
+    return SectionSummary(text=text, source="fallback", flags=fallback_flags(outcome))
+
+
+def fallback_flags(outcome: LLMOutcome) -> list[dict[str, str]]:
+    flags = [flag("fallback", f"extractive summary: no LLM report ({outcome.error})")]
+    if outcome.budget_exceeded:
+        flags.append(flag("budget", outcome.error))
+    elif outcome.error_kind not in ("disabled", ""):
+        flags.append(flag("llm_error", outcome.error))
+    return flags
+
+
+def key_sentences(abstract: str, *, limit: int = 2) -> list[str]:
+    """The sentences saying what the paper does and finds, in their original order."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(abstract.split())) if s.strip()]
+    if len(sentences) <= limit:
+        return sentences
+    scored = sorted(
+        range(len(sentences)),
+        key=lambda i: (-sum(cue in sentences[i].lower() for cue in _KEY_CUES), i),
+    )
+    return [sentences[i] for i in sorted(scored[:limit])]

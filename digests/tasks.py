@@ -1,0 +1,35 @@
+"""Thin Celery tasks: they take plain values, call one function and own the retry policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError
+
+from .build import digest_build
+from .ingest import feeds_fetch
+from .pipeline import daily_run
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def fetch_papers(urls: list[str] | None = None) -> dict[str, Any]:
+    results = feeds_fetch(urls=urls, log=logger.info)
+    return {"feeds": [asdict(r) for r in results]}
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def build_digest(day: str | None = None) -> dict[str, Any]:
+    report = digest_build(day=date.fromisoformat(day) if day else None, log=logger.info)
+    return {"day": str(report.day), "digest_id": report.digest_id, "reason": report.reason}
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def run_daily(urls: list[str] | None = None) -> dict[str, Any]:
+    outcome = daily_run(urls=urls, log=logger.info)
+    return outcome.as_dict()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the tests, the way the README and CI do:  bash scripts/test.sh [pytest args ...]
+#
+#   (a) the unit group, `pytest -m "not integration"`, on the embedded defaults: SQLite, Celery
+#       running tasks eagerly, no LLM key (the LLM is a local fake where a test needs one);
+#   (b) the integration group, `pytest -m integration`, against PostgreSQL and Redis on this
+#       machine with a real Celery worker. Locally it skips when they are absent; on CI
+#       (CI=true) that is a failure.
+#
+# Extra arguments go to both pytest runs. Exit status is non-zero when either group fails,
+# including a group that ran no test at all (pytest exit 5); for (b) that counts only on CI,
+# so that `bash scripts/test.sh -k something` works locally.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+# shellcheck source=scripts/_venv.sh
+source scripts/_venv.sh
+venv_ensure || { echo "test.sh: could not set up the virtualenv" >&2; exit 1; }
+
+ON_CI=false
+[ "${CI:-}" = "true" ] && ON_CI=true
+
+# Variables a developer may have exported for their own setup; the unit group ignores them.
+PROJECT_VARS=(
+    DATABASE_URL CELERY_BROKER_URL CELERY_RESULT_BACKEND CELERY_TASK_ALWAYS_EAGER REDIS_CACHE_URL
+    OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL EMAIL_BACKEND DEBUG SECRET_KEY SITE_URL
+    DJANGO_SETTINGS_MODULE
+)
+while IFS= read -r name; do PROJECT_VARS+=("$name"); done < <(compgen -e | grep '^ANYMAIL_' || true)
+UNSET_ARGS=()
+for name in "${PROJECT_VARS[@]}"; do UNSET_ARGS+=(-u "$name"); done
+
+describe() {  # describe EXIT_STATUS -> words
+    case "$1" in
+        0) echo "passed" ;;
+        5) echo "ran no test" ;;
+        *) echo "FAILED (pytest exit $1)" ;;
+    esac
+}
+
+echo "==> unit tests: pytest -m \"not integration\" (SQLite, eager Celery)"
+env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m "not integration" "$@"
+unit=$?
+
+echo "==> integration tests: pytest -m integration (PostgreSQL, Redis, a real Celery worker)"
+env "${UNSET_ARGS[@]}" \
+    DATABASE_URL="postgres://postgres@127.0.0.1:5432/test" \
+    CELERY_BROKER_URL="redis://127.0.0.1:6379/15" \
+    "$PYTHON" -m pytest -m integration "$@"
+integration=$?
+
+status=0
+[ "$unit" -ne 0 ] && status=1
+if [ "$integration" -eq 5 ]; then
+    [ "$ON_CI" = true ] && status=1
+elif [ "$integration" -ne 0 ]; then
+    status=1
+fi
+
+echo "test.sh: unit $(describe "$unit"), integration $(describe "$integration")$([ "$status" -eq 0 ] && echo " -- OK" || echo " -- FAILED")"
+exit "$status"

@@ -1,0 +1,240 @@
+"""The integration group: PostgreSQL, Redis, a real Celery worker and a fake OpenAI server.
+
+`bash scripts/test.sh` runs this group with DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL
+(Redis db 15) set. The worker and the fake OpenAI server are separate processes, started once
+per module. The worker uses the test session's database (pytest-django's `test_<name>`), so tests
+here use `django_db(transaction=True)`: the worker only sees committed rows.
+
+Locally a missing service or setting skips the group; on CI (CI=true) it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from celery.exceptions import TimeoutError as TaskTimeout
+from celery.result import AsyncResult
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.db import connection
+
+from newsletter.celery import app as celery_app
+from tests.conftest import ON_CI, require_service
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_FEED = REPO_ROOT / "tests" / "fixtures" / "feeds" / "arxiv_rss2_sample.xml"
+# The worker stores task results here, so a test can wait for a task and see its exception.
+RESULT_BACKEND_URL = "redis://127.0.0.1:6379/14"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def unmet(message: str) -> None:
+    """A precondition of the integration group is missing: skip locally, fail on CI."""
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: the integration group must run)")
+    pytest.skip(f"{message}; run `bash scripts/test.sh`")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def integration_services() -> None:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("Redis", "127.0.0.1", 6379)
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        unmet(f"the integration group needs PostgreSQL (DATABASE_URL), the database is {engine}")
+    broker = urlsplit(settings.CELERY_BROKER_URL)
+    if broker.scheme != "redis" or broker.hostname not in LOCAL_HOSTS:
+        unmet(f"the integration group needs a local Redis broker, CELERY_BROKER_URL is {broker}")
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        unmet("CELERY_TASK_ALWAYS_EAGER is on: tasks would not reach the worker")
+
+
+@pytest.fixture
+def default_categories(db: None) -> None:
+    """The categories the data migration creates. A transactional test's flush removes them."""
+    defaults = importlib.import_module("digests.migrations.0002_default_categories_and_feeds")
+    defaults.create_defaults(django_apps, None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A process this test session started, with its output in a log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.log())
+            if found:
+                return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        state = "exited" if self.process.poll() is not None else f"no {pattern!r} in {timeout}s"
+        pytest.fail(f"{self.name} did not start ({state}). Its log:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM (a Celery worker finishes its tasks), then SIGKILL to its process group."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        # Prefork children left behind by a killed parent share its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def service_start(name: str, args: list[str], *, env: dict[str, str], log_dir: Path) -> Service:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() reaches the children
+        )
+    return Service(name=name, process=process, log_path=log_path)
+
+
+@pytest.fixture(scope="module")
+def service_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="module")
+def fake_openai(service_logs: Path) -> Iterator[str]:
+    """The fake OpenAI-compatible server (tests/fakes/openai_server.py); yields its base URL."""
+    port = free_port()
+    server = service_start(
+        "fake-openai",
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--latency", "0"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        log_dir=service_logs,
+    )
+    try:
+        found = server.wait_for_log(r"https?://\S+", timeout=30)
+        base_url = found.group(0).rstrip(".,")
+        yield base_url
+    finally:
+        server.stop(timeout=5)
+
+
+def database_url_for(name: str) -> str:
+    """DATABASE_URL of this session, pointing at the database the session really uses."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module")
+def service_env(
+    integration_services: None,
+    django_db_setup: None,
+    fake_openai: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """The environment for processes that must share this session's database and broker."""
+    var = tmp_path_factory.mktemp("var")
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "newsletter.settings",
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        # No pooled connections left open: the session drops the test database at the end.
+        "DATABASE_CONN_MAX_AGE": "0",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_RESULT_BACKEND": RESULT_BACKEND_URL,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": fake_openai,
+        "EMAIL_FILE_PATH": str(var / "emails"),
+        "MEDIA_ROOT": str(var / "media"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def celery_worker(service_env: dict[str, str], service_logs: Path) -> Iterator[Service]:
+    """A real Celery worker (prefork, 2 processes) on the Redis broker, stopped after the module."""
+    for url in (settings.CELERY_BROKER_URL, RESULT_BACKEND_URL):
+        redis.Redis.from_url(url).flushdb()  # no tasks or results left from an earlier run
+    worker = service_start(
+        "celery-worker",
+        [
+            sys.executable,
+            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "prefork"),
+            *("-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+            *("-n", f"integration-{os.getpid()}@%h"),
+        ],
+        env=service_env,
+        log_dir=service_logs,
+    )
+    try:
+        worker.wait_for_log(r"\bready\.", timeout=60)
+        yield worker
+    finally:
+        celery_app.control.purge()
+        worker.stop()
+
+
+@pytest.fixture
+def task_wait(celery_worker: Service) -> Callable[..., Any]:
+    """Waits for a task the worker runs and returns its result (re-raising its exception)."""
+    from celery.backends.redis import RedisBackend
+
+    backend = RedisBackend(app=celery_app, url=RESULT_BACKEND_URL)
+
+    def wait(sent: AsyncResult, timeout: float = 120) -> Any:
+        result = AsyncResult(sent.id, backend=backend, app=celery_app)
+        try:
+            return result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
+        except TaskTimeout:
+            log = celery_worker.log_tail()
+            pytest.fail(f"task {sent.id} not done in {timeout}s. Worker log:\n{log}")
+
+    return wait
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, what: str, log: Callable[[], str]
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not happen in {timeout}s. Logs:\n{log()}")

@@ -1,0 +1,47 @@
+"""Two builds of the same day racing on PostgreSQL end with one Digest and one set of sections."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from digests.build import digest_build
+from digests.models import Digest, SectionPaper
+from tests.factories import paper_create
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+DAY = date(2026, 8, 13)
+
+
+def test_two_builds_of_one_day_racing_make_one_digest(settings) -> None:  # type: ignore[no-untyped-def]
+    assert connection.vendor == "postgresql"
+    settings.OPENAI_API_KEY = ""
+    for topic in ("translation", "video segmentation", "robot policy", "quantization"):
+        paper_create(title=f"A paper on {topic}", announced_on=DAY)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            barrier.wait()
+            digest_build(day=DAY)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Digest.objects.filter(date=DAY).count() == 1
+    digest = Digest.objects.get(date=DAY)
+    assert digest.build_count == 2
+    assert SectionPaper.objects.filter(section__digest=digest).count() == 4
