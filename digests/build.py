@@ -340,4 +340,7 @@ def report_lines(report: BuildReport) -> list[str]:
         f"LLM: {report.llm_calls} calls, {report.prompt_tokens} prompt + "
         f"{report.completion_tokens} completion tokens, estimated cost ${report.estimated_cost}"
     )
+    lines.append(
+        f"Review the draft: {settings.SITE_URL}/admin/digests/digest/{report.digest_id}/change/"
+    )
     return lines

@@ -152,7 +152,7 @@ class FeedFetchResult:
             return f"{self.feed_url} : not modified"
         store = self.store or StoreResult()
         line = (
-            f"{self.feed_url} : {self.parsed} parsed, {store.created} new, "
+            f"{self.feed_url} : {self.parsed} parsed, {store.created} added, "
             f"{store.replaced} replaced, {store.unchanged} unchanged"
         )
         if store.skipped_crosslists:

@@ -50,10 +50,11 @@ def daily_run(
         say(outcome.reason)
         return outcome
     day = latest_announcement_day()
-    finished = day is None or (
-        Digest.objects.filter(date=day).exclude(status=Digest.Status.DRAFT).exists()
-    )
-    if new_papers_fetched(outcome.fetched) == 0 and finished:
+    # Nothing new, and the latest day already has its issue: a holiday or a re-run. (When a
+    # previous run stored the papers but died before building, the issue is still missing and
+    # gets built now.)
+    built = day is None or Digest.objects.filter(date=day).exists()
+    if new_papers_fetched(outcome.fetched) == 0 and built:
         outcome.reason = f"No new announcements since {day}: no digest built ({NO_ANNOUNCEMENTS})."
         say(outcome.reason)
         return outcome

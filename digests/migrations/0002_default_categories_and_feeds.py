@@ -80,6 +80,7 @@ CATEGORIES = [
         "keywords": [
             "reinforcement learning", "policy", "reward", "bandit", "markov decision",
             "q-learning", "robot", "multi-agent", "control", "planning", "offline rl",
+            "grasp", "dexterous", "manipulation", "locomotion", "world model",
         ],
     },
     {
@@ -95,7 +96,8 @@ CATEGORIES = [
         "keywords": [
             "multimodal", "multi-modal", "vision-language", "vision language", "text-to-image",
             "text-to-video", "image-text", "audio-visual", "vlm", "mllm", "captioning",
-            "visual question answering",
+            "visual question answering", "video-language", "caption", "visual instruction",
+            "audio-language", "speech-text", "image-to-text",
         ],
     },
 ]

@@ -33,8 +33,8 @@ def no_default_feeds(db: None) -> None:
 def test_it_fetches_the_feeds_given_and_prints_what_it_stored() -> None:
     output = fetch_papers("--feed", SAMPLE, ATOM)
 
-    assert f"{SAMPLE} : 24 parsed, 24 new, 0 replaced, 0 unchanged\n" in output
-    assert f"{ATOM} : 3 parsed, 3 new, 0 replaced, 0 unchanged\n" in output
+    assert f"{SAMPLE} : 24 parsed, 24 added, 0 replaced, 0 unchanged\n" in output
+    assert f"{ATOM} : 3 parsed, 3 added, 0 replaced, 0 unchanged\n" in output
     assert Paper.objects.count() == 27
     assert Feed.objects.get(url=SAMPLE).last_status == Feed.Status.OK
 
@@ -45,7 +45,7 @@ def test_a_second_run_prints_that_every_paper_is_unchanged() -> None:
 
     output = fetch_papers("--feed", SAMPLE)
 
-    assert f"{SAMPLE} : 24 parsed, 0 new, 0 replaced, 24 unchanged" in output
+    assert f"{SAMPLE} : 24 parsed, 0 added, 0 replaced, 24 unchanged" in output
 
 
 @pytest.mark.django_db
@@ -54,7 +54,9 @@ def test_it_says_how_many_cross_lists_it_left_out(settings) -> None:  # type: ig
 
     output = fetch_papers("--feed", SAMPLE)
 
-    assert f"{SAMPLE} : 24 parsed, 20 new, 0 replaced, 0 unchanged, 4 cross-lists skipped" in output
+    assert (
+        f"{SAMPLE} : 24 parsed, 20 added, 0 replaced, 0 unchanged, 4 cross-lists skipped" in output
+    )
 
 
 def test_without_feeds_it_fetches_every_enabled_feed(no_default_feeds: None) -> None:
@@ -76,7 +78,7 @@ def test_a_failed_feed_is_printed_while_the_others_are_stored() -> None:
     output = fetch_papers("--feed", BROKEN, "--feed", SAMPLE)
 
     assert f"{BROKEN} : FAILED: malformed XML at line 23" in output
-    assert f"{SAMPLE} : 24 parsed, 24 new" in output
+    assert f"{SAMPLE} : 24 parsed, 24 added" in output
 
 
 @pytest.mark.django_db
