@@ -112,6 +112,16 @@ Abstract: {escape(" ".join(sentences))}</description>
 """.encode()
 
 
+def timed_log(start: float):  # type: ignore[no-untyped-def]
+    """Prints each progress line of the build with the seconds since `start`: the phases."""
+
+    def log(line: str) -> None:
+        if not line.startswith(("  ", "Review")):
+            print(f"  [{time.perf_counter() - start:5.2f} s] {line}")
+
+    return log
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -155,7 +165,7 @@ def main() -> None:
             parsed = feed_parse(content=document)
             stored = papers_store(papers=parsed.papers)
             parse_s = time.perf_counter() - start
-            report = digest_build(day=day)
+            report = digest_build(day=day, log=timed_log(start))
         wall = time.perf_counter() - start
         first_calls = len(fake.calls)
         print(f"parse + store: {parse_s:.2f} s ({stored.created} papers stored)")

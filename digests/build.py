@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -338,7 +339,7 @@ def report_lines(report: BuildReport) -> list[str]:
         lines += [f"    FLAG {flag['code']}: {flag['message']}" for flag in section.flags]
     lines.append(
         f"LLM: {report.llm_calls} calls, {report.prompt_tokens} prompt + "
-        f"{report.completion_tokens} completion tokens, estimated cost ${report.estimated_cost}"
+        f"{report.completion_tokens} completion tokens, estimated cost ${Decimal(report.estimated_cost):.4f}"
     )
     lines.append(
         f"Review the draft: {settings.SITE_URL}/admin/digests/digest/{report.digest_id}/change/"
