@@ -337,9 +337,10 @@ def report_lines(report: BuildReport) -> list[str]:
             f"{section.shown} shown, summary: {source}"
         )
         lines += [f"    FLAG {flag['code']}: {flag['message']}" for flag in section.flags]
+    cost = Decimal(report.estimated_cost)
     lines.append(
         f"LLM: {report.llm_calls} calls, {report.prompt_tokens} prompt + "
-        f"{report.completion_tokens} completion tokens, estimated cost ${Decimal(report.estimated_cost):.4f}"
+        f"{report.completion_tokens} completion tokens, estimated cost ${cost:.4f}"
     )
     lines.append(
         f"Review the draft: {settings.SITE_URL}/admin/digests/digest/{report.digest_id}/change/"
