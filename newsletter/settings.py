@@ -166,6 +166,18 @@ ANYMAIL = {
     if key.startswith("ANYMAIL_")
 }
 
+# --- Readers -----------------------------------------------------------------------------------
+# Which wording of the signup page a reader agreed to; bump it when the consent text changes.
+CONSENT_WORDING_VERSION = env("CONSENT_WORDING_VERSION", "2026-11-v1")
+CONFIRM_TOKEN_MAX_AGE_DAYS = env_int("CONFIRM_TOKEN_MAX_AGE_DAYS", 7)
+# Preference and unsubscribe links sit in every email: they stay valid for a long time.
+PREFERENCES_TOKEN_MAX_AGE_DAYS = env_int("PREFERENCES_TOKEN_MAX_AGE_DAYS", 365)
+PENDING_PURGE_DAYS = env_int("PENDING_PURGE_DAYS", 14)
+SIGNUP_RATE_LIMIT_PER_IP = env_int("SIGNUP_RATE_LIMIT_PER_IP", 10)  # per hour
+SIGNUP_RATE_LIMIT_PER_EMAIL = env_int("SIGNUP_RATE_LIMIT_PER_EMAIL", 3)  # per hour
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
+LIST_ID = env("LIST_ID", "Daily AI Insights <daily-ai-insights.localhost>")
+
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 # No broker configured: run tasks inline, so the embedded default needs nothing running.

@@ -1,1 +1,96 @@
+"""The audience side: readers, what they chose, what they consented to, and ESP events."""
+
 from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from digests.models import Category
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending confirmation"
+        ACTIVE = "active", "active"
+        UNSUBSCRIBED = "unsubscribed", "unsubscribed"
+        BOUNCED = "bounced", "bounced"
+        COMPLAINED = "complained", "complained"
+
+    # Normalised (trimmed, lower-case) before it is stored; unique without regard to case.
+    email = models.EmailField(max_length=254, unique=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    categories = models.ManyToManyField(Category, blank=True, related_name="subscribers")
+    language = models.CharField(
+        max_length=8, default="ko", help_text="Interface and email language"
+    )
+
+    # Consent record: when, from which page, which wording the reader agreed to.
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_source = models.CharField(max_length=300, blank=True)
+    consent_wording_version = models.CharField(max_length=40, blank=True)
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    consent_note = models.TextField(blank=True, help_text="For confirmations made by an admin")
+
+    # Changes on every signup, so an old confirmation link cannot re-activate a reader who left.
+    confirm_nonce = models.CharField(max_length=32, default=new_nonce)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    soft_bounce_count = models.PositiveIntegerField(default=0)
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    suppressed_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_suppressed(self) -> bool:
+        return self.status in SUPPRESSED_STATUSES
+
+
+SUPPRESSED_STATUSES = frozenset(
+    {Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED}
+)
+
+
+class EmailEvent(models.Model):
+    """An ESP tracking event, stored once by its id, applied by a task."""
+
+    esp = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=40)
+    recipient = models.EmailField(max_length=254, blank=True)
+    reject_reason = models.CharField(max_length=40, blank=True)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # Delivery mapping (the delivery issue): anymail metadata and tags as the ESP echoed them.
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="email_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} {self.recipient}"
