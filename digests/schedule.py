@@ -1,5 +1,7 @@
 """The beat schedule, declared in one place. Rows live in django-celery-beat's tables, so
-operators can change the time in the admin; `setup_schedule` creates what is missing."""
+operators can change the times in the admin; `setup_schedule` creates what is missing.
+
+Tasks are named by their dotted path, so this module imports no app's tasks."""
 
 from __future__ import annotations
 
@@ -14,42 +16,67 @@ class ScheduledTask:
     name: str
     task: str
     description: str
+    minute: str
+    hour: str
+    day_of_week: str
+    timezone: str
 
 
-# Fires at DIGEST_SCHEDULE_HOUR:MINUTE (default 20:45) in America/New_York on Sunday to Thursday,
-# i.e. 45 minutes after each arXiv announcement (20:00 US Eastern; none on Friday or Saturday).
-DAILY_RUN = ScheduledTask(
-    name="Daily digest: fetch papers and build the draft",
-    task="digests.tasks.run_daily",
-    description="Fetches the enabled feeds, then builds the draft issue of the announcement day.",
-)
+def schedule() -> list[ScheduledTask]:
+    return [
+        # At DIGEST_SCHEDULE_HOUR:MINUTE (default 20:45) America/New_York, Sunday to Thursday:
+        # 45 minutes after each arXiv announcement (20:00 US Eastern; none Friday or Saturday).
+        ScheduledTask(
+            name="Daily digest: fetch papers and build the draft",
+            task="digests.tasks.run_daily",
+            description="Fetches the enabled feeds, then builds the draft of the announcement day.",
+            minute=str(settings.DIGEST_SCHEDULE_MINUTE),
+            hour=str(settings.DIGEST_SCHEDULE_HOUR),
+            day_of_week=settings.DIGEST_SCHEDULE_DAYS,
+            timezone=settings.DIGEST_SCHEDULE_TIMEZONE,
+        ),
+        # Every day at 03:30 UTC: delete signups never confirmed within PENDING_PURGE_DAYS.
+        ScheduledTask(
+            name="Readers: purge unconfirmed signups",
+            task="subscribers.tasks.purge_pending",
+            description="Deletes pending subscribers older than PENDING_PURGE_DAYS.",
+            minute="30",
+            hour="3",
+            day_of_week="*",
+            timezone="UTC",
+        ),
+    ]
 
 
-def daily_crontab() -> CrontabSchedule:
+def crontab_for(entry: ScheduledTask) -> CrontabSchedule:
     crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=str(settings.DIGEST_SCHEDULE_MINUTE),
-        hour=str(settings.DIGEST_SCHEDULE_HOUR),
-        day_of_week=settings.DIGEST_SCHEDULE_DAYS,
+        minute=entry.minute,
+        hour=entry.hour,
+        day_of_week=entry.day_of_week,
         day_of_month="*",
         month_of_year="*",
-        timezone=settings.DIGEST_SCHEDULE_TIMEZONE,
+        timezone=entry.timezone,
     )
     return crontab
 
 
-def schedule_sync(*, reset: bool = False) -> tuple[PeriodicTask, bool]:
-    """Creates the daily run's PeriodicTask if missing; `reset` restores the default time."""
-    existing = PeriodicTask.objects.filter(name=DAILY_RUN.name).first()
-    if existing and not reset:
-        return existing, False
-    task, created = PeriodicTask.objects.update_or_create(
-        name=DAILY_RUN.name,
-        defaults={
-            "task": DAILY_RUN.task,
-            "crontab": daily_crontab(),
-            "interval": None,
-            "description": DAILY_RUN.description,
-            "enabled": True,
-        },
-    )
-    return task, created
+def schedule_sync(*, reset: bool = False) -> list[tuple[PeriodicTask, str]]:
+    """Creates each scheduled task if missing; `reset` restores the declared times."""
+    results = []
+    for entry in schedule():
+        existing = PeriodicTask.objects.filter(name=entry.name).first()
+        if existing and not reset:
+            results.append((existing, "already present"))
+            continue
+        task, created = PeriodicTask.objects.update_or_create(
+            name=entry.name,
+            defaults={
+                "task": entry.task,
+                "crontab": crontab_for(entry),
+                "interval": None,
+                "description": entry.description,
+                "enabled": True,
+            },
+        )
+        results.append((task, "created" if created else "reset"))
+    return results

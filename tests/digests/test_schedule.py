@@ -4,7 +4,9 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
-from digests.schedule import DAILY_RUN
+from digests.schedule import schedule
+
+DAILY_RUN = schedule()[0]
 
 pytestmark = pytest.mark.django_db
 

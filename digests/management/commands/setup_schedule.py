@@ -8,7 +8,7 @@ from digests.schedule import schedule_sync
 
 
 class Command(BaseCommand):
-    help = "Creates the daily run's beat schedule (django-celery-beat) if it is missing."
+    help = "Creates the beat schedule (django-celery-beat): the tasks that are missing."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -16,6 +16,5 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        task, created = schedule_sync(reset=options["reset"])
-        state = "created" if created else ("reset" if options["reset"] else "already present")
-        self.stdout.write(f"{task.name}: {state} ({task.crontab})")
+        for task, state in schedule_sync(reset=options["reset"]):
+            self.stdout.write(f"{task.name}: {state} ({task.crontab})")
