@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -23,20 +22,6 @@ DAY = date(2026, 8, 13)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def offline(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.OPENAI_API_KEY = ""
-
-
-@pytest.fixture
-def llm(settings) -> Iterator[FakeOpenAI]:  # type: ignore[no-untyped-def]
-    with FakeOpenAI() as fake:
-        settings.OPENAI_API_KEY = "test-key"
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_MAX_RETRIES = 0
-        yield fake
 
 
 def a_day_of_papers(day: date = DAY) -> list[Paper]:
@@ -140,7 +125,7 @@ def test_only_the_top_papers_by_importance_are_shown_per_section(offline: None, 
 
 
 def test_a_build_with_the_llm_classifies_by_llm_and_sums_usage_on_the_digest(
-    llm: FakeOpenAI,
+    fake: FakeOpenAI,
 ) -> None:
     a_day_of_papers()
 
@@ -149,20 +134,20 @@ def test_a_build_with_the_llm_classifies_by_llm_and_sums_usage_on_the_digest(
     digest = Digest.objects.get(date=DAY)
     assert set(Paper.objects.values_list("classified_by", flat=True)) == {ClassifiedBy.LLM}
     assert {s.summary_source for s in digest.sections.all()} == {SummarySource.LLM}
-    assert digest.llm_calls == len(llm.calls) > 0
+    assert digest.llm_calls == len(fake.calls) > 0
     assert digest.prompt_tokens > 0 and digest.completion_tokens > 0
     assert digest.estimated_cost > 0
     assert report.llm_calls == digest.llm_calls
 
 
-def test_rebuilding_a_day_costs_no_new_llm_calls(llm: FakeOpenAI) -> None:
+def test_rebuilding_a_day_costs_no_new_llm_calls(fake: FakeOpenAI) -> None:
     a_day_of_papers()
     digest_build(day=DAY)
-    calls = len(llm.calls)
+    calls = len(fake.calls)
 
     digest_build(day=DAY)
 
-    assert len(llm.calls) == calls
+    assert len(fake.calls) == calls
     assert Digest.objects.get(date=DAY).build_count == 2
 
 

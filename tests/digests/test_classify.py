@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -23,24 +22,6 @@ DECOMPILER_ABSTRACT = (
     "we introduce codealign, a novel instruction-level code equivalence technique designed for "
     "neural decompilers."
 )
-
-
-@pytest.fixture
-def fake(settings) -> Iterator[FakeOpenAI]:  # type: ignore[no-untyped-def]
-    with FakeOpenAI() as server:
-        settings.OPENAI_API_KEY = "test-key"
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_MAX_RETRIES = 2
-        settings.OPENAI_TIMEOUT = 5.0
-        settings.LLM_CONCURRENCY = 4
-        settings.LLM_DAILY_TOKEN_BUDGET = 2_000_000
-        settings.CLASSIFY_BATCH_SIZE = 50
-        yield server
-
-
-@pytest.fixture
-def offline(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.OPENAI_API_KEY = ""
 
 
 def some_papers(count: int) -> list[Paper]:

@@ -19,6 +19,7 @@ from digests.llm import (
     llm_usage_for,
 )
 from digests.models import LLMCacheEntry, LLMCall
+from tests.digests.conftest import point_llm_at
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +35,7 @@ class Verdict(pydantic.BaseModel):
 @pytest.fixture
 def fake(settings) -> Iterator[FakeOpenAI]:  # type: ignore[no-untyped-def]
     with FakeOpenAI(responder=lambda body: json.dumps({"answer": "yes", "score": 7})) as server:
-        settings.OPENAI_API_KEY = "test-key"
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_MAX_RETRIES = 2
-        settings.OPENAI_TIMEOUT = 5.0
-        settings.LLM_CONCURRENCY = 4
-        settings.LLM_DAILY_TOKEN_BUDGET = 2_000_000
+        point_llm_at(settings, server)
         yield server
 
 

@@ -15,7 +15,7 @@ SAMPLE = str(FIXTURES / "arxiv_rss2_sample.xml")
 
 
 @pytest.fixture(autouse=True)
-def offline(settings) -> None:  # type: ignore[no-untyped-def]
+def no_llm_and_no_network_feeds(settings) -> None:  # type: ignore[no-untyped-def]
     settings.OPENAI_API_KEY = ""
     Feed.objects.all().delete()  # the default arXiv feed would need the network
 

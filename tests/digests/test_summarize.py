@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -26,23 +25,6 @@ ABSTRACT = (
     "cost. Experiments on three benchmarks show that it outperforms dense attention. The code "
     "is public."
 )
-
-
-@pytest.fixture
-def fake(settings) -> Iterator[FakeOpenAI]:  # type: ignore[no-untyped-def]
-    with FakeOpenAI() as server:
-        settings.OPENAI_API_KEY = "test-key"
-        settings.OPENAI_BASE_URL = server.base_url
-        settings.OPENAI_MAX_RETRIES = 2
-        settings.OPENAI_TIMEOUT = 5.0
-        settings.LLM_CONCURRENCY = 4
-        settings.LLM_DAILY_TOKEN_BUDGET = 2_000_000
-        yield server
-
-
-@pytest.fixture
-def offline(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.OPENAI_API_KEY = ""
 
 
 def a_section(slug: str = "llm", count: int = 3) -> SectionInput:
