@@ -1,1 +1,213 @@
+"""The list in the admin: find and filter readers, import and export CSV, read ESP events.
+
+Readers are added by import only (new addresses get a confirmation email, or are recorded as
+confirmed with a consent note), never by the plain add form, which would skip consent.
+"""
+
 from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+
+from .csv_io import (
+    IMPORT_MAX_BYTES,
+    ImportFileError,
+    csv_lines,
+    subscribers_csv_rows,
+    subscribers_import,
+)
+from .models import EmailEvent, Subscriber
+
+CONSENT_FIELDS = (
+    "consent_at",
+    "consent_source",
+    "consent_wording_version",
+    "consent_ip",
+    "consent_note",
+)
+
+
+class SubscriberImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        allow_empty_file=True,  # the import explains an empty file in its own words
+        help_text="UTF-8, with a header line: email, and optionally categories (slugs separated "
+        "by ';') and language (ko or en). Without categories, a reader gets every active one.",
+    )
+    confirmed = forms.BooleanField(
+        required=False,
+        label="Mark as confirmed",
+        help_text="Only for people who already agreed to receive the newsletter elsewhere. "
+        "Otherwise each new address is pending and gets a confirmation email.",
+    )
+    consent_note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Consent note",
+        help_text="Required with “Mark as confirmed”: where, when and how these people agreed.",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB."
+            )
+        return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("confirmed") and not cleaned.get("consent_note", "").strip():
+            self.add_error(
+                "consent_note",
+                "A confirmed import needs a consent note: where, when and how they agreed.",
+            )
+        return cleaned
+
+
+@admin.action(description="Export selected subscribers as CSV")
+def export_csv(
+    modeladmin: SubscriberAdmin, request: HttpRequest, queryset: QuerySet[Subscriber]
+) -> StreamingHttpResponse:
+    return subscribers_csv_response(queryset)
+
+
+def subscribers_csv_response(queryset: QuerySet[Subscriber]) -> StreamingHttpResponse:
+    subscribers = queryset.order_by("created_at", "pk").prefetch_related("categories")
+    rows = subscribers_csv_rows(subscribers=subscribers.iterator(chunk_size=2000))
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    filename = f"subscribers-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ["email", "status", "category_list", "confirmed_at", "created_at"]
+    list_filter = ["status", "categories"]
+    search_fields = ["email"]
+    date_hierarchy = "created_at"
+    actions = [export_csv]
+    filter_horizontal = ["categories"]
+    exclude = ["confirm_nonce"]
+    readonly_fields = [
+        "email",
+        *CONSENT_FIELDS,
+        "confirmation_sent_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "soft_bounce_count",
+        "suppressed_at",
+        "suppressed_reason",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["email", "status", "categories", "language"]}),
+        ("Consent", {"fields": list(CONSENT_FIELDS)}),
+        (
+            "History",
+            {
+                "fields": [
+                    "confirmation_sent_at",
+                    "confirmed_at",
+                    "unsubscribed_at",
+                    "soft_bounce_count",
+                    "suppressed_at",
+                    "suppressed_reason",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
+        return super().get_queryset(request).prefetch_related("categories")
+
+    @admin.display(description="categories")
+    def category_list(self, obj: Subscriber) -> str:
+        return ", ".join(category.name for category in obj.categories.all())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # by import, which records consent or sends a confirmation email
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "import-csv/",
+                self.admin_site.admin_view(self.import_view),
+                name="subscribers_subscriber_import",
+            ),
+            path(
+                "export-csv/",
+                self.admin_site.admin_view(self.export_view),
+                name="subscribers_subscriber_export",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return subscribers_csv_response(Subscriber.objects.all())
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("subscribers.add_subscriber"):
+            raise PermissionDenied
+        form = SubscriberImportForm(request.POST or None, request.FILES or None)
+        report = file_error = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = subscribers_import(
+                    data=form.cleaned_data["file"].read(),
+                    confirmed=form.cleaned_data["confirmed"],
+                    consent_note=form.cleaned_data["consent_note"],
+                    imported_by=request.user.get_username(),
+                )
+            except ImportFileError as err:
+                file_error = str(err)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import subscribers from CSV",
+            "form": form,
+            "report": report,
+            "file_error": file_error,
+        }
+        return TemplateResponse(request, "admin/subscribers/subscriber/import_csv.html", context)
+
+
+@admin.register(EmailEvent)
+class EmailEventAdmin(admin.ModelAdmin):
+    """What the ESPs reported, as received: for reading, never for editing."""
+
+    list_display = [
+        "received_at",
+        "esp",
+        "event_type",
+        "recipient",
+        "reject_reason",
+        "occurred_at",
+        "applied_at",
+    ]
+    list_filter = ["esp", "event_type"]
+    search_fields = ["recipient", "event_id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,86 @@
+"""System checks for the readers' side: webhooks that anyone on the web could post to.
+
+They run only with DEBUG off, like the digests checks: the development default sends no email
+and receives no webhooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anymail.utils import get_anymail_setting
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+
+def check_webhook_security(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.DEBUG or not settings.EMAIL_BACKEND.startswith("anymail."):
+        return []
+    return [*_check_webhook_secret(), *_check_mailgun_signing(), *_check_sendgrid_signing()]
+
+
+def _webhook_secrets() -> list[str]:
+    secret = get_anymail_setting("webhook_secret", default=None)
+    if isinstance(secret, str):
+        return [secret] if secret else []
+    return list(secret or [])
+
+
+def _check_webhook_secret() -> list[CheckMessage]:
+    secrets = _webhook_secrets()
+    if not secrets:
+        return [
+            Error(
+                f"EMAIL_BACKEND is {settings.EMAIL_BACKEND} but ANYMAIL WEBHOOK_SECRET is "
+                "empty: anyone could post forged bounces and complaints to /anymail/ and "
+                "suppress readers.",
+                hint="Set ANYMAIL_WEBHOOK_SECRET to 'random:random' and put it in the webhook "
+                "URLs at the ESP: https://random:random@news.example.com/anymail/<esp>/tracking/",
+                id="subscribers.E001",
+            )
+        ]
+    if not all(":" in secret for secret in secrets):
+        return [
+            Error(
+                "ANYMAIL WEBHOOK_SECRET has no ':': it must be 'user:password' as sent in the "
+                "webhook URL's basic auth, or every webhook post is rejected.",
+                hint="Set ANYMAIL_WEBHOOK_SECRET to 'random:random'.",
+                id="subscribers.E002",
+            )
+        ]
+    return []
+
+
+def _check_mailgun_signing() -> list[CheckMessage]:
+    if settings.EMAIL_BACKEND != "anymail.backends.mailgun.EmailBackend":
+        return []
+    if get_anymail_setting("webhook_signing_key", esp_name="Mailgun", default=None):
+        return []
+    return [
+        Warning(
+            "ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY is empty: anymail then checks Mailgun's webhook "
+            "signatures with the API key, and Mailgun signs with a separate key, so every bounce "
+            "and complaint would be refused.",
+            hint="Copy the 'HTTP webhook signing key' from Mailgun's dashboard.",
+            id="subscribers.W002",
+        )
+    ]
+
+
+def _check_sendgrid_signing() -> list[CheckMessage]:
+    if settings.EMAIL_BACKEND != "anymail.backends.sendgrid.EmailBackend":
+        return []
+    key = get_anymail_setting(
+        "tracking_webhook_verification_key", esp_name="SendGrid", default=None, allow_bare=True
+    )
+    if key:
+        return []
+    return [
+        Warning(
+            "SendGrid's signed event webhook is not verified: "
+            "ANYMAIL_SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY is empty.",
+            hint="Enable the signed event webhook at SendGrid and set its public key "
+            "(needs the cryptography package).",
+            id="subscribers.W001",
+        )
+    ]

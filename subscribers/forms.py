@@ -1,0 +1,122 @@
+"""Forms for the reader's pages. They validate; the services in services.py act."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from digests.models import Category
+
+from .services import email_normalise
+
+EMAIL_MAX_LENGTH = 254
+# More boxes than there are categories is not a person ticking them.
+CATEGORY_CHOICES_MAX = 100
+# Control characters (CR, LF, NUL, ...) would let an address smuggle in mail headers.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+CATEGORY_ID = re.compile(r"^[0-9]{1,9}$")
+
+
+class EmailAddressField(forms.CharField):
+    """One line, at most 254 characters, a valid address; returned normalised."""
+
+    default_error_messages = {
+        "required": _("Enter your email address."),
+        "control": _("An email address must be on a single line, without line breaks."),
+        "too_long": _("An email address can have at most 254 characters."),
+        "invalid": _("Enter a valid email address, such as name@example.com."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Our own messages replace Django's generic length and NUL validators.
+        self.validators = []
+
+    def clean(self, value: Any) -> str:
+        text = str(self.to_python(value))
+        if not text:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if CONTROL_CHARACTERS.search(text):
+            raise ValidationError(self.error_messages["control"], code="control")
+        if len(text) > EMAIL_MAX_LENGTH:
+            raise ValidationError(self.error_messages["too_long"], code="too_long")
+        try:
+            validate_email(text)
+        except ValidationError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return email_normalise(text)
+
+
+class CategoryChoiceField(forms.ModelMultipleChoiceField):
+    default_error_messages = {
+        "required": _("Choose at least one category."),
+        "invalid_choice": _("One of the chosen categories does not exist. Choose from the list."),
+        "invalid_pk_value": _("One of the chosen categories does not exist. Choose from the list."),
+        "invalid_list": _("Choose categories from the list."),
+    }
+
+    def clean(self, value: Any) -> Any:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) > CATEGORY_CHOICES_MAX or any(
+            v not in (None, "") and not CATEGORY_ID.match(str(v)) for v in values
+        ):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().clean(value)
+
+
+def active_categories() -> QuerySet[Category]:
+    return Category.objects.filter(active=True).order_by("position", "name")
+
+
+def categories_offer(field: forms.Field, categories: list[Category]) -> None:
+    """Validates against the active categories and renders from a list, so the template
+    runs no query of its own."""
+    assert isinstance(field, CategoryChoiceField)
+    field.queryset = active_categories()
+    field.choices = [(category.pk, category.name) for category in categories]
+
+
+class SignupForm(forms.Form):
+    email = EmailAddressField(label=_("Email address"))
+    categories = CategoryChoiceField(
+        queryset=Category.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Categories"),
+    )
+    # The honeypot: hidden by CSS, so only robots fill it in.
+    homepage = forms.CharField(required=False, label=_("Leave this field empty"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        categories = list(active_categories())
+        categories_offer(self.fields["categories"], categories)
+        self.initial.setdefault("categories", [c.pk for c in categories])
+
+    def is_robot(self) -> bool:
+        return bool(str(self.data.get("homepage", "")).strip())
+
+
+class PreferencesForm(forms.Form):
+    categories = CategoryChoiceField(
+        queryset=Category.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Categories"),
+        error_messages={
+            "required": _("Choose at least one category, or unsubscribe below."),
+        },
+    )
+    language = forms.ChoiceField(
+        choices=[("ko", "한국어"), ("en", "English")],
+        label=_("Email language"),
+        error_messages={"invalid_choice": _("Choose a language from the list.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        categories_offer(self.fields["categories"], list(active_categories()))

@@ -1,0 +1,210 @@
+"""What happens to a reader: signing up, confirming, choosing categories, leaving, being forgotten.
+
+Emails go out in tasks enqueued after commit, so the signup answer does not depend on whether
+(or which) email is sent, and a failing mail server never turns into an error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from digests.models import Category
+
+from .models import EmailEvent, Subscriber, new_nonce
+from .ratelimit import ratelimit_hit
+
+logger = logging.getLogger(__name__)
+
+Status = Subscriber.Status
+LANGUAGE_CODES = frozenset(code for code, _ in settings.LANGUAGES)
+
+
+def email_normalise(raw: str) -> str:
+    """Trimmed and lower-cased: the form in which addresses are stored and compared."""
+    return raw.strip().lower()
+
+
+def language_or_default(language: str | None) -> str:
+    return language if language in LANGUAGE_CODES else settings.LANGUAGE_CODE
+
+
+def _enqueue(task_name: str, subscriber_id: int) -> None:
+    from . import tasks  # tasks imports the email module; imported late to keep this module light
+
+    task = getattr(tasks, task_name)
+
+    # A named function, not functools.partial: Django logs a robust callback's __qualname__.
+    def enqueue() -> None:
+        task.delay(subscriber_id)
+
+    # robust: a broker or mail failure is logged and never turns the signup answer into a 500.
+    transaction.on_commit(enqueue, robust=True)
+
+
+def _signup_record(
+    subscriber: Subscriber,
+    *,
+    categories: list[Category],
+    language: str,
+    source: str,
+    ip: str | None,
+) -> None:
+    subscriber.status = Status.PENDING
+    subscriber.confirm_nonce = new_nonce()
+    subscriber.language = language
+    subscriber.consent_source = source[:300]
+    subscriber.consent_wording_version = settings.CONSENT_WORDING_VERSION
+    subscriber.consent_ip = ip
+    subscriber.save()
+    subscriber.categories.set(categories)
+
+
+def subscriber_signup(
+    *,
+    email: str,
+    categories: Iterable[Category],
+    language: str,
+    source: str,
+    ip: str | None,
+) -> None:
+    """Starts (or restarts) double opt-in. Returns nothing, whatever the address's state was.
+
+    New, pending and unsubscribed addresses become pending with a fresh confirm nonce and get a
+    confirmation email; an active address keeps its choices untouched (a stranger must not change
+    them) and gets a note with its preferences link; bounced and complained addresses get nothing.
+    Past SIGNUP_RATE_LIMIT_PER_EMAIL per hour, nothing changes and nothing is sent.
+    """
+    email = email_normalise(email)
+    limit = settings.SIGNUP_RATE_LIMIT_PER_EMAIL
+    if not ratelimit_hit(scope="signup-email", key=email, limit=limit):
+        logger.info("signup: per-address rate limit reached")
+        return
+    chosen = list(categories)
+    with transaction.atomic():
+        subscriber, _ = Subscriber.objects.get_or_create(email=email)
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status in (Status.PENDING, Status.UNSUBSCRIBED):
+            _signup_record(
+                subscriber,
+                categories=chosen,
+                language=language_or_default(language),
+                source=source,
+                ip=ip,
+            )
+            _enqueue("confirmation_email_task", subscriber.pk)
+        elif subscriber.status == Status.ACTIVE:
+            _enqueue("already_subscribed_email_task", subscriber.pk)
+    logger.info("signup: subscriber %s is %s", subscriber.pk, subscriber.status)
+
+
+def subscriber_confirm(*, subscriber: Subscriber, now: datetime | None = None) -> bool:
+    """Activates a pending reader and records consent; False when there was nothing to confirm."""
+    now = now or timezone.now()
+    changed = Subscriber.objects.filter(pk=subscriber.pk, status=Status.PENDING).update(
+        status=Status.ACTIVE, confirmed_at=now, consent_at=now, updated_at=now
+    )
+    subscriber.refresh_from_db()
+    return changed == 1
+
+
+def subscriber_preferences_update(
+    *, subscriber: Subscriber, categories: Iterable[Category], language: str | None = None
+) -> None:
+    chosen = list(categories)
+    if not chosen:
+        raise ValueError("choose at least one category, or unsubscribe")
+    with transaction.atomic():
+        subscriber.categories.set(chosen)
+        if language is not None:
+            subscriber.language = language_or_default(language)
+        subscriber.save(update_fields=["language", "updated_at"])
+
+
+def subscriber_unsubscribe(
+    *, subscriber: Subscriber, source: str, now: datetime | None = None
+) -> bool:
+    """Stops all mail. Bounced and complained addresses keep that stronger status.
+
+    Returns whether the status changed; unsubscribing twice is harmless."""
+    now = now or timezone.now()
+    changed = Subscriber.objects.filter(
+        pk=subscriber.pk, status__in=[Status.PENDING, Status.ACTIVE]
+    ).update(status=Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
+    subscriber.refresh_from_db()
+    if changed:
+        logger.info("unsubscribe: subscriber %s via %s", subscriber.pk, source)
+    return changed == 1
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def subscriber_export(*, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything stored about one reader, for "download my data"."""
+    events = EmailEvent.objects.filter(recipient__iexact=subscriber.email).order_by("received_at")
+    return {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "language": subscriber.language,
+        "categories": [
+            {"slug": category.slug, "name": category.name}
+            for category in subscriber.categories.order_by("position", "name")
+        ],
+        "consent": {
+            "at": _iso(subscriber.consent_at),
+            "source": subscriber.consent_source,
+            "wording_version": subscriber.consent_wording_version,
+            "ip": subscriber.consent_ip,
+            "note": subscriber.consent_note,
+        },
+        "timestamps": {
+            "created_at": _iso(subscriber.created_at),
+            "confirmation_sent_at": _iso(subscriber.confirmation_sent_at),
+            "confirmed_at": _iso(subscriber.confirmed_at),
+            "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+            "suppressed_at": _iso(subscriber.suppressed_at),
+            "updated_at": _iso(subscriber.updated_at),
+        },
+        "suppressed_reason": subscriber.suppressed_reason,
+        "soft_bounce_count": subscriber.soft_bounce_count,
+        "email_events": [
+            {
+                "esp": event.esp,
+                "type": event.event_type,
+                "occurred_at": _iso(event.occurred_at),
+                "description": event.description,
+            }
+            for event in events
+        ],
+    }
+
+
+def subscriber_delete(*, subscriber: Subscriber) -> None:
+    """Forgets a reader entirely: the row, its choices and the ESP events about the address."""
+    with transaction.atomic():
+        EmailEvent.objects.filter(recipient__iexact=subscriber.email).delete()
+        Subscriber.objects.filter(pk=subscriber.pk).delete()
+    logger.info("delete: subscriber %s deleted at their request", subscriber.pk)
+
+
+def pending_purge(*, now: datetime | None = None) -> int:
+    """Deletes signups still unconfirmed PENDING_PURGE_DAYS after the last confirmation email
+    (or after the signup, if no email went out). Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PENDING_PURGE_DAYS)
+    stale = Subscriber.objects.filter(status=Status.PENDING).filter(
+        Q(confirmation_sent_at__lt=cutoff)
+        | Q(confirmation_sent_at__isnull=True, created_at__lt=cutoff)
+    )
+    _, by_model = stale.delete()
+    count = by_model.get(Subscriber._meta.label, 0)
+    logger.info("purge: %s unconfirmed signups deleted", count)
+    return count

@@ -1,0 +1,106 @@
+"""Signed, expiring links for readers: confirm a signup, open the preferences, unsubscribe.
+
+A token is `django.core.signing.dumps` of `[subscriber id, email fingerprint, confirm nonce]`
+with a salt per purpose, so a token made for one purpose fails for another. The fingerprint
+(an HMAC of the address, so the token does not reveal a plain hash of it) makes a token fail
+once the row is deleted and recreated or the address changes. The confirm nonce changes on
+every signup, so an old confirmation link cannot re-activate a reader who left and came back.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import models
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from .models import Subscriber
+
+# Longer strings are not tokens we made; refuse them before any work.
+TOKEN_MAX_LENGTH = 400
+
+
+class Purpose(models.TextChoices):
+    CONFIRM = "confirm", "confirm"
+    PREFERENCES = "preferences", "preferences"
+    UNSUBSCRIBE = "unsubscribe", "unsubscribe"
+
+
+URL_NAMES = {
+    Purpose.CONFIRM: "subscribers:confirm",
+    Purpose.PREFERENCES: "subscribers:preferences",
+    Purpose.UNSUBSCRIBE: "subscribers:unsubscribe",
+}
+
+
+class TokenError(Exception):
+    """The link cannot be used."""
+
+
+class TokenInvalid(TokenError):
+    """Forged, damaged, made for another purpose, or its reader no longer exists."""
+
+
+class TokenExpired(TokenError):
+    """Genuine but older than its purpose allows."""
+
+
+def _salt(purpose: Purpose) -> str:
+    return f"subscribers.tokens.{purpose.value}"
+
+
+def _max_age(purpose: Purpose) -> timedelta:
+    if purpose == Purpose.CONFIRM:
+        return timedelta(days=settings.CONFIRM_TOKEN_MAX_AGE_DAYS)
+    return timedelta(days=settings.PREFERENCES_TOKEN_MAX_AGE_DAYS)
+
+
+def _email_fingerprint(email: str) -> str:
+    return salted_hmac("subscribers.tokens.email", email.lower()).hexdigest()[:16]
+
+
+def _nonce(subscriber: Subscriber, purpose: Purpose) -> str:
+    return subscriber.confirm_nonce if purpose == Purpose.CONFIRM else ""
+
+
+def token_make(*, subscriber: Subscriber, purpose: Purpose) -> str:
+    payload = [subscriber.pk, _email_fingerprint(subscriber.email), _nonce(subscriber, purpose)]
+    return signing.dumps(payload, salt=_salt(purpose), compress=True)
+
+
+def _payload_load(token: str, purpose: Purpose) -> list[object]:
+    if not isinstance(token, str) or not token or len(token) > TOKEN_MAX_LENGTH:
+        raise TokenInvalid("not a token")
+    try:
+        payload = signing.loads(token, salt=_salt(purpose), max_age=_max_age(purpose))
+    except signing.SignatureExpired:
+        raise TokenExpired("expired") from None
+    except (signing.BadSignature, ValueError, TypeError, UnicodeError):
+        raise TokenInvalid("bad signature") from None
+    if not isinstance(payload, list) or len(payload) != 3:
+        raise TokenInvalid("unexpected payload")
+    return payload
+
+
+def token_read(*, token: str, purpose: Purpose) -> Subscriber:
+    """The subscriber a token names, or TokenInvalid / TokenExpired."""
+    subscriber_id, fingerprint, nonce = _payload_load(token, purpose)
+    if not isinstance(subscriber_id, int) or not isinstance(fingerprint, str):
+        raise TokenInvalid("unexpected payload")
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        raise TokenInvalid("no such subscriber")
+    if not constant_time_compare(fingerprint, _email_fingerprint(subscriber.email)):
+        raise TokenInvalid("address changed")
+    if not isinstance(nonce, str) or not constant_time_compare(nonce, _nonce(subscriber, purpose)):
+        raise TokenInvalid("superseded by a newer signup")
+    return subscriber
+
+
+def token_url(*, subscriber: Subscriber, purpose: Purpose) -> str:
+    """The absolute link (SITE_URL) of one purpose for one subscriber, for emails and headers."""
+    token = token_make(subscriber=subscriber, purpose=purpose)
+    return settings.SITE_URL + reverse(URL_NAMES[purpose], kwargs={"token": token})

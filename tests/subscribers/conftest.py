@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client, TestCase
+
+
+class CommittingClient(Client):
+    """A test client whose requests commit: on-commit callbacks (the email tasks) run at the end
+    of each request, as they do outside the test transaction."""
+
+    def request(self, **request: Any) -> Any:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return super().request(**request)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    cache.clear()  # rate-limit counters must not leak from one test into the next
+    yield
+    cache.clear()
+
+
+# Named apart from pytest-django's `client`, which other tests in this folder use as it is.
+@pytest.fixture
+def visitor() -> CommittingClient:
+    return CommittingClient()
+
+
+@pytest.fixture
+def strict_visitor() -> CommittingClient:
+    """Enforces CSRF as a real browser session meets it."""
+    return CommittingClient(enforce_csrf_checks=True)
