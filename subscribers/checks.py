@@ -84,3 +84,18 @@ def _check_sendgrid_signing() -> list[CheckMessage]:
             id="subscribers.W001",
         )
     ]
+
+
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Signup rate limits count in the cache: a per-process cache lets each worker count alone."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or "locmem" not in backend.lower():
+        return []
+    return [
+        Warning(
+            "The cache is per process (LocMemCache): each gunicorn worker counts signups on its "
+            "own, so the signup rate limits are several times looser than configured.",
+            hint="Set REDIS_CACHE_URL, e.g. redis://redis:6379/1.",
+            id="subscribers.W003",
+        )
+    ]

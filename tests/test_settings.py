@@ -224,3 +224,21 @@ def test_no_openai_key_in_production_is_a_warning() -> None:
 )
 def test_a_localhost_site_url_in_production_is_an_error(site_url: str) -> None:
     assert check_ids(SITE_URL=site_url) == ["digests.E002"]
+
+
+def test_a_per_process_cache_in_production_warns_that_rate_limits_are_loose() -> None:
+    from subscribers.checks import check_rate_limit_cache
+
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    redis = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://redis:6379/1",
+        }
+    }
+    with override_settings(DEBUG=False, CACHES=locmem):
+        assert [m.id for m in check_rate_limit_cache()] == ["subscribers.W003"]
+    with override_settings(DEBUG=False, CACHES=redis):
+        assert check_rate_limit_cache() == []
+    with override_settings(DEBUG=True, CACHES=locmem):
+        assert check_rate_limit_cache() == []
