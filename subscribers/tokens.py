@@ -48,8 +48,9 @@ class TokenExpired(TokenError):
     """Genuine but older than its purpose allows."""
 
 
-def _salt(purpose: Purpose) -> str:
-    return f"subscribers.tokens.{purpose.value}"
+def _salt(purpose: Purpose | str) -> str:
+    # Purpose(...) also accepts the plain string ("confirm"), and rejects an unknown one.
+    return f"subscribers.tokens.{Purpose(purpose).value}"
 
 
 def _max_age(purpose: Purpose) -> timedelta:
@@ -66,7 +67,8 @@ def _nonce(subscriber: Subscriber, purpose: Purpose) -> str:
     return subscriber.confirm_nonce if purpose == Purpose.CONFIRM else ""
 
 
-def token_make(*, subscriber: Subscriber, purpose: Purpose) -> str:
+def token_make(*, subscriber: Subscriber, purpose: Purpose | str) -> str:
+    purpose = Purpose(purpose)
     payload = [subscriber.pk, _email_fingerprint(subscriber.email), _nonce(subscriber, purpose)]
     return signing.dumps(payload, salt=_salt(purpose), compress=True)
 

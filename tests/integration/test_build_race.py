@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 DAY = date(2026, 8, 13)
 
 
-def test_two_builds_of_one_day_racing_make_one_digest(settings) -> None:  # type: ignore[no-untyped-def]
+def test_two_builds_of_one_day_racing_make_one_digest(settings, default_categories) -> None:  # type: ignore[no-untyped-def]
     assert connection.vendor == "postgresql"
     settings.OPENAI_API_KEY = ""
     for topic in ("translation", "video segmentation", "robot policy", "quantization"):

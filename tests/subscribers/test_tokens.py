@@ -173,3 +173,12 @@ def test_the_list_unsubscribe_headers_offer_one_click_by_https(settings: Any) ->
     token = url.removeprefix("<https://news.example.com/unsubscribe/").removesuffix("/>")
     assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == subscriber
     assert list_headers(subscriber=subscriber)["List-Id"] == settings.LIST_ID
+
+
+@pytest.mark.django_db
+def test_a_token_can_be_made_with_the_purpose_as_a_plain_string() -> None:
+    subscriber = Subscriber.objects.create(email="plain@example.com")
+
+    token = token_make(subscriber=subscriber, purpose="unsubscribe")
+
+    assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == subscriber

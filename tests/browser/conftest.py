@@ -1,0 +1,248 @@
+"""Browser tests: Playwright (Python) driving Debian's Chromium against pytest-django's live server.
+
+They are marked `integration` and `browser` and run in the integration group of
+`bash scripts/test.sh`, on PostgreSQL, with a real Celery worker on the Redis broker: the live
+server enqueues the confirmation email as in production, the worker renders it and Django's file
+backend writes it to a folder, from which the test reads the link, as a reader would.
+
+Chromium is Debian's package (/usr/bin/chromium, which .ci/run installs with fonts-nanum for
+Hangul); Playwright's own browser download is not used. Locally a missing Chromium, Playwright,
+PostgreSQL or Redis skips these tests; on CI (CI=true) that is a failure, as with
+`require_service`.
+
+Screenshots go to test-artifacts/screenshots/ (ignored by git): the pages the tests name, and
+one for every test that fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.apps import apps as django_apps
+from django.conf import settings
+from django.db import connection
+
+from newsletter.celery import app as celery_app
+from tests.conftest import ON_CI, require_service
+from tests.integration.conftest import LOCAL_HOSTS, Service, database_url_for, service_start
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+# As root in a container, without the machine's (closed) network: no sandbox, no background
+# connections to Google, no GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 800}
+TIMEOUT_MS = 15_000
+
+
+def unmet(message: str) -> None:
+    """A precondition of the browser tests is missing: skip locally, fail on CI."""
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: the browser tests must run)")
+    pytest.skip(f"{message}; run `bash scripts/test.sh`")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser_preconditions() -> None:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("Redis", "127.0.0.1", 6379)
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        unmet(f"the browser tests run on PostgreSQL (DATABASE_URL), the database is {engine}")
+    broker = urlsplit(settings.CELERY_BROKER_URL)
+    if broker.scheme != "redis" or broker.hostname not in LOCAL_HOSTS:
+        unmet(f"the browser tests need a local Redis broker, CELERY_BROKER_URL is {broker}")
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        unmet("CELERY_TASK_ALWAYS_EAGER is on: the email would not go through the worker")
+    if not CHROMIUM.exists():
+        unmet(f"no Chromium at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unmet("the Python package playwright is not installed (requirements-dev.txt)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def migration_data_restored(
+    browser_preconditions: None, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """Puts back the rows of the data migration (default categories and feed) after the module.
+
+    A transactional test ends with a flush of every table, which removes them too; tests that
+    run later in the session and expect the migrated database (tests/integration/
+    test_build_race.py) would find no categories.
+    """
+    yield
+    with django_db_blocker.unblock():
+        defaults = importlib.import_module("digests.migrations.0002_default_categories_and_feeds")
+        defaults.create_defaults(django_apps, None)
+
+
+@pytest.fixture(scope="module")
+def browser(browser_preconditions: None) -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread, so Django's ORM, called from the
+    # test between browser steps, would refuse to run ("cannot call this from an async
+    # context"). The test is synchronous code; the live server answers in its own threads.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000
+            )
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_failed_key] = report.failed
+    return report
+
+
+_failed_key = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at desktop size, Korean locale."""
+    context = browser.new_context(viewport=DESKTOP, locale="ko-KR")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+        if request.node.stash.get(_failed_key, False):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+            page.screenshot(path=SCREENSHOTS / f"FAILED-{name}.png", full_page=True)
+        assert not errors, f"JavaScript errors on the page: {errors}"
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def screenshot() -> Callable[..., Path]:
+    """screenshot(page, name, viewport=None) -> the PNG under test-artifacts/screenshots/."""
+
+    def take(page: Page, name: str, *, viewport: dict[str, int] | None = None) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        if viewport is not None:
+            page.set_viewport_size(viewport)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def default_categories(db: None) -> None:
+    """The categories the data migration creates. A transactional test's flush removes them."""
+    defaults = importlib.import_module("digests.migrations.0002_default_categories_and_feeds")
+    defaults.create_defaults(django_apps, None)
+
+
+class Mailbox:
+    """The folder where the worker's file email backend writes each message."""
+
+    SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # what Django's file backend writes after a message
+
+    def __init__(self, folder: Path, worker: Service) -> None:
+        self.folder = folder
+        self.worker = worker
+
+    def messages(self) -> list[EmailMessage]:
+        found = []
+        for path in sorted(self.folder.glob("*.log")):
+            for chunk in path.read_bytes().split(self.SEPARATOR):
+                if chunk.strip():
+                    message = BytesParser(policy=policy.default).parsebytes(chunk)
+                    assert isinstance(message, EmailMessage)
+                    found.append(message)
+        return found
+
+    def wait_for(self, to: str, *, timeout: float = 60) -> EmailMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages():
+                if to.lower() in str(message["To"]).lower() and message.get_body(("plain",)):
+                    return message
+            time.sleep(0.25)
+        pytest.fail(
+            f"no email to {to} in {timeout}s in {self.folder}. Worker log:\n"
+            f"{self.worker.log_tail()}"
+        )
+
+
+@pytest.fixture(scope="module")
+def mailbox(
+    browser_preconditions: None,
+    django_db_setup: None,
+    live_server: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Mailbox]:
+    """A real Celery worker on the test database that sends email into a folder."""
+    folder = tmp_path_factory.mktemp("browser-emails")
+    logs = tmp_path_factory.mktemp("browser-services")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "newsletter.settings",
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        "DATABASE_CONN_MAX_AGE": "0",  # the session drops the test database at the end
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(folder),
+        "SITE_URL": live_server.url,  # links in the email lead to the server under test
+        "PYTHONUNBUFFERED": "1",
+    }
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no tasks of an earlier run
+    worker = service_start(
+        "browser-celery-worker",
+        [
+            sys.executable,
+            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "solo"),
+            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            *("-n", f"browser-{os.getpid()}@%h"),
+        ],
+        env=env,
+        log_dir=logs,
+    )
+    try:
+        worker.wait_for_log(r"\bready\.", timeout=60)
+        yield Mailbox(folder, worker)
+    finally:
+        celery_app.control.purge()
+        worker.stop()
