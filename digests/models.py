@@ -132,6 +132,12 @@ class Digest(models.Model):
     estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     built_at = models.DateTimeField(null=True, blank=True)
     build_count = models.PositiveIntegerField(default=0)
+    # Approval and sending. Only approved digests are sent, at send_at or later.
+    send_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=150, blank=True, help_text="Who approved it")
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -35,6 +35,16 @@ def schedule() -> list[ScheduledTask]:
             day_of_week=settings.DIGEST_SCHEDULE_DAYS,
             timezone=settings.DIGEST_SCHEDULE_TIMEZONE,
         ),
+        # Every minute: start (or resume) the send of approved digests whose send time has come.
+        ScheduledTask(
+            name="Delivery: send due digests",
+            task="subscribers.tasks.send_due_digests",
+            description="Sends approved digests whose send time has come; resumes stalled sends.",
+            minute="*",
+            hour="*",
+            day_of_week="*",
+            timezone="UTC",
+        ),
         # Every day at 03:30 UTC: delete signups never confirmed within PENDING_PURGE_DAYS.
         ScheduledTask(
             name="Readers: purge unconfirmed signups",

@@ -182,6 +182,20 @@ SIGNUP_RATE_LIMIT_PER_EMAIL = env_int("SIGNUP_RATE_LIMIT_PER_EMAIL", 3)  # per h
 SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
 LIST_ID = env("LIST_ID", "Daily AI Insights <daily-ai-insights.localhost>")
 
+# --- Delivery ----------------------------------------------------------------------------------
+# The daily send time an approval defaults to (07:00 in Korea: after the evening announcement).
+DIGEST_SEND_TIMEZONE = env("DIGEST_SEND_TIMEZONE", "Asia/Seoul")
+DIGEST_SEND_HOUR = env_int("DIGEST_SEND_HOUR", 7)
+DIGEST_SEND_MINUTE = env_int("DIGEST_SEND_MINUTE", 0)
+# Recipients per ESP call where the backend batch-sends with merge_data (Mailgun's limit: 1,000).
+DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 1000)
+# A reader whose categories have no section that day gets a short note ("note") or nothing ("skip").
+DELIVERY_EMPTY_POLICY = env("DELIVERY_EMPTY_POLICY", "note")
+# A delivery claimed this long ago and still "sending" belongs to a dead worker: it becomes
+# "unknown" (its ESP call may have gone out) and is listed for the editor, never resent blindly.
+DELIVERY_STALE_AFTER_SECONDS = env_int("DELIVERY_STALE_AFTER_SECONDS", 600)
+DELIVERY_MAX_RETRIES = env_int("DELIVERY_MAX_RETRIES", 6)
+
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 # No broker configured: run tasks inline, so the embedded default needs nothing running.

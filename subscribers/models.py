@@ -7,7 +7,7 @@ import secrets
 from django.db import models
 from django.db.models.functions import Lower
 
-from digests.models import Category
+from digests.models import Category, Digest
 
 
 def new_nonce() -> str:
@@ -94,3 +94,48 @@ class EmailEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.esp} {self.event_type} {self.recipient}"
+
+
+class Delivery(models.Model):
+    """One digest to one subscriber: claimed, sent and recorded exactly once."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        # The ESP call was in flight when its worker died: it may or may not have gone out.
+        UNKNOWN = "unknown", "unknown"
+        # Suppressed (or no longer active) when its turn came: not sent.
+        SKIPPED = "skipped", "skipped"
+        BOUNCED = "bounced", "bounced"
+        COMPLAINED = "complained", "complained"
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    email = models.EmailField(max_length=254)
+    # The reader's choice of categories, e.g. "3,5,7": deliveries with one variant share a render.
+    variant = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Which claim took the row (a uuid per ESP call), so a retry finds its own rows.
+    claim = models.CharField(max_length=40, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "subscriber"], name="one_delivery_per_reader")
+        ]
+        indexes = [models.Index(fields=["digest", "status"])]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.digest_id} -> {self.email}: {self.status}"
