@@ -27,7 +27,6 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -36,8 +35,8 @@ from django.conf import settings
 from django.db import connection
 
 from newsletter.celery import app as celery_app
-from tests.conftest import ON_CI, require_service
-from tests.integration.conftest import LOCAL_HOSTS, Service, database_url_for, service_start
+from tests.integration.conftest import Service, database_url_for, real_stack_required, service_start
+from tests.integration.conftest import unmet as integration_unmet
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -61,24 +60,12 @@ TIMEOUT_MS = 15_000
 
 
 def unmet(message: str) -> None:
-    """A precondition of the browser tests is missing: skip locally, fail on CI."""
-    if ON_CI:
-        pytest.fail(f"{message} (CI=true: the browser tests must run)")
-    pytest.skip(f"{message}; run `bash scripts/test.sh`")
+    integration_unmet(message, "the browser tests")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def browser_preconditions() -> None:
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    require_service("Redis", "127.0.0.1", 6379)
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        unmet(f"the browser tests run on PostgreSQL (DATABASE_URL), the database is {engine}")
-    broker = urlsplit(settings.CELERY_BROKER_URL)
-    if broker.scheme != "redis" or broker.hostname not in LOCAL_HOSTS:
-        unmet(f"the browser tests need a local Redis broker, CELERY_BROKER_URL is {broker}")
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        unmet("CELERY_TASK_ALWAYS_EAGER is on: the email would not go through the worker")
+    real_stack_required("the browser tests")
     if not CHROMIUM.exists():
         unmet(f"no Chromium at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
     try:

@@ -43,25 +43,30 @@ RESULT_BACKEND_URL = "redis://127.0.0.1:6379/14"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def unmet(message: str) -> None:
-    """A precondition of the integration group is missing: skip locally, fail on CI."""
+def unmet(message: str, group: str = "the integration group") -> None:
+    """A precondition is missing: skip locally, fail on CI."""
     if ON_CI:
-        pytest.fail(f"{message} (CI=true: the integration group must run)")
+        pytest.fail(f"{message} (CI=true: {group} must run)")
     pytest.skip(f"{message}; run `bash scripts/test.sh`")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def integration_services() -> None:
+def real_stack_required(group: str) -> None:
+    """PostgreSQL, and a local Redis broker that a real worker reads (tasks not eager)."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     require_service("Redis", "127.0.0.1", 6379)
     engine = settings.DATABASES["default"]["ENGINE"]
     if engine != "django.db.backends.postgresql":
-        unmet(f"the integration group needs PostgreSQL (DATABASE_URL), the database is {engine}")
+        unmet(f"PostgreSQL (DATABASE_URL) is required for {group}, not {engine}", group)
     broker = urlsplit(settings.CELERY_BROKER_URL)
     if broker.scheme != "redis" or broker.hostname not in LOCAL_HOSTS:
-        unmet(f"the integration group needs a local Redis broker, CELERY_BROKER_URL is {broker}")
+        unmet(f"a local Redis broker is required for {group}, not {broker}", group)
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        unmet("CELERY_TASK_ALWAYS_EAGER is on: tasks would not reach the worker")
+        unmet("CELERY_TASK_ALWAYS_EAGER is on: tasks would not reach the worker", group)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def integration_services() -> None:
+    real_stack_required("the integration group")
 
 
 @pytest.fixture
