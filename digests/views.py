@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
+from django.utils import translation
 
+from .archive import PUBLIC_STATUSES, archive_page, archive_words, public_issue
+from .content import digest_content_load
 from .models import Digest
 
 
@@ -22,8 +26,51 @@ def digest_chart(request: HttpRequest, day: str) -> HttpResponse:
     except ValueError:
         raise Http404("not a date") from None
     digest = get_object_or_404(Digest, date=when)
-    if not digest.chart_png:
+    published = digest.status in PUBLIC_STATUSES
+    # An unpublished issue's chart is for staff (the admin) only, and never cached publicly.
+    if not digest.chart_png or not (published or request.user.is_staff):
         raise Http404("no chart")
     response = HttpResponse(bytes(digest.chart_png), content_type="image/png")
-    response["Cache-Control"] = "public, max-age=3600"
+    response["Cache-Control"] = "public, max-age=3600" if published else "private, no-store"
     return response
+
+
+def _day_or_404(day: str) -> date:
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise Http404("not a date") from None
+
+
+def archive_list(request: HttpRequest) -> HttpResponse:
+    """Every public issue, newest first, paginated (?page=N)."""
+    with translation.override(settings.DIGEST_LANGUAGE):
+        page = archive_page(number=request.GET.get("page"))
+        issues = [
+            {
+                "date": digest.date,
+                "title": digest.title,
+                "paper_count": digest.paper_count,
+                "sections": [s.category.name for s in digest.sections.all()],
+            }
+            for digest in page.object_list
+        ]
+        return render(
+            request,
+            "archive/list.html",
+            {"page": page, "issues": issues, "words": archive_words()},
+        )
+
+
+def archive_issue(request: HttpRequest, day: str) -> HttpResponse:
+    """One public issue with all its categories; drafts and approved issues are 404."""
+    digest = public_issue(day=_day_or_404(day))
+    if digest is None:
+        raise Http404("no such issue")
+    content = digest_content_load(digest=digest)
+    with translation.override(settings.DIGEST_LANGUAGE):
+        return render(
+            request,
+            "archive/issue.html",
+            {"content": content, "words": archive_words()},
+        )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("subscribers.urls")),
     path("healthz", digest_views.healthz, name="healthz"),
     path("digests/<str:day>/chart.png", digest_views.digest_chart, name="digest-chart"),
+    path("archive/", include("digests.urls")),
 ]

@@ -1,0 +1,55 @@
+"""The Atom feed of the archive (/archive/atom.xml): one entry per public issue."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.contrib.syndication.views import Feed
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
+
+from .archive import FEED_ISSUES, archive_words, public_issues
+from .content import digest_content_load
+from .models import Digest
+
+
+class ArchiveFeed(Feed):
+    feed_type = Atom1Feed
+
+    def title(self) -> str:
+        return archive_words()["feed_title"]
+
+    def subtitle(self) -> str:
+        return archive_words()["feed_description"]
+
+    def link(self) -> str:
+        return reverse("digests:archive")
+
+    def items(self) -> QuerySet[Digest]:
+        return public_issues().defer("chart_png")[:FEED_ISSUES]
+
+    def item_title(self, item: Digest) -> str:
+        return f"{item.title} · {item.date.isoformat()}"
+
+    def item_link(self, item: Digest) -> str:
+        return reverse("digests:archive-issue", kwargs={"day": item.date.isoformat()})
+
+    def item_description(self, item: Digest) -> str:
+        """The issue's text: introduction, each category's summary and its sources."""
+        content = digest_content_load(digest=item)
+        return render_to_string(
+            "archive/feed_entry.html", {"content": content, "words": archive_words()}
+        )
+
+    def item_pubdate(self, item: Digest) -> datetime:
+        return item.sending_started_at or item.sent_at or _midnight(item)
+
+    def item_updateddate(self, item: Digest) -> datetime:
+        return item.sent_at or item.updated_at
+
+
+def _midnight(item: Digest) -> datetime:
+    return timezone.make_aware(datetime.combine(item.date, time()), timezone.get_default_timezone())

@@ -1,0 +1,391 @@
+"""The digest email, rendered once per variant (a distinct choice of categories) and language,
+then personalised per reader by replacing two placeholders. Every digest email is built here.
+
+How the sending engine uses it:
+
+1. `content = digest_context(digest=digest)`: every database read (three queries), once per
+   digest (or per chunk; it is cached per process on (digest id, updated_at)).
+2. Per distinct (variant key, language) in a chunk, with `key = variant_key(category_ids)`:
+   `cid = chart_cid_make(digest_id=digest.pk, key=key)` and
+   `variant = variant_render(content=content, key=key, language=language, chart_cid=cid)`.
+   MJML is compiled here, once per variant, and the result is cached per process.
+3. The chart, when `variant.chart_png` is not empty (the short note has no chart and no `cid:`):
+   `chart_image_attach(message=message, png=variant.chart_png, cid=cid)`, which attaches the PNG
+   inline with `Content-ID: <cid>`: the HTML refers to it as `src="cid:<cid>"`. Do NOT use
+   anymail's `attach_inline_image`: it makes a random content id that the cached HTML cannot know.
+4. Per reader: `personalise_html(variant.html, values)` and `personalise_text(variant.text,
+   values)` with `values = {"preferences_url": ..., "unsubscribe_url": ...}` (PERSONAL), from
+   `subscribers.tokens.token_url`. For an ESP batch send with merge_data, personalise once per
+   variant with the ESP's own merge fields instead, e.g. for Mailgun
+   `{"preferences_url": "%recipient.preferences_url%", ...}` and give the URLs as merge_data.
+5. `variant.empty` says the reader's categories have no section today: send the note when
+   settings.DELIVERY_EMPTY_POLICY == "note", skip the reader when it is "skip".
+
+Everything from a feed, the LLM or an editor is escaped by the templates (titles, authors,
+category names, the introduction) or sanitised by digests.markdown (the summaries).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from email.mime.image import MIMEImage
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import escape
+from mjml import mjml2html
+
+from digests.build import text_for
+from digests.chart import ChartBar, chart_render
+from digests.content import DigestContent, SectionItem, digest_content_load
+from digests.models import Digest
+
+PERSONAL = ("preferences_url", "unsubscribe_url")
+BRAND = "Daily AI Insights"
+SUBJECT_NAMES = 2  # categories named in the subject; the rest are counted
+RENDER_CACHE_SIZE = 256
+CHART_CACHE_SECONDS = 3 * 24 * 3600
+CHART_LOCK_SECONDS = 60
+CHART_WAIT_SECONDS = 10.0
+
+_PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
+
+WORDS: dict[str, dict[str, Any]] = {
+    "ko": {
+        "weekdays": "월화수목금토일",
+        "date": "{year}년 {month}월 {day}일 ({weekday})",
+        "chart_alt": "분야별 새 논문 수 그래프 (내 분야 강조: {names})",
+        "sources": "출처",
+        "authors_more": "외 {n}명",
+        "papers_of_day": "오늘 이 분야의 새 논문 {count}편 중 {shown}편",
+        "preferences": "구독 설정 변경",
+        "unsubscribe": "구독 취소",
+        "web_version": "웹에서 보기",
+        "archive": "지난 호",
+        "atom": "Atom 피드",
+        "why": "Daily AI Insights를 구독하고 다음 분야를 선택하셔서 받으시는 메일입니다: {names}.",
+        "why_none": "Daily AI Insights를 구독하셔서 받으시는 메일입니다.",
+        "subject_more": "외 {n}",
+        "empty_subject": "오늘은 선택하신 분야의 새 논문이 없습니다",
+        "empty_heading": "오늘은 선택하신 분야에 새 논문이 없습니다",
+        "empty_body": "{date} 호에는 선택하신 분야({names})의 새 논문이 없습니다.",
+        "empty_body_none": "선택하신 분야가 없어 보내 드릴 요약이 없습니다.",
+        "empty_other": "다른 분야의 요약은 웹에서 볼 수 있습니다.",
+        "empty_link": "이번 호 전체 보기",
+        "empty_change": "분야를 바꾸려면 구독 설정을 열어 주세요.",
+    },
+    "en": {
+        "weekdays": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+        "date": "{weekday} {day} {month_name} {year}",
+        "chart_alt": "New papers per category (your categories highlighted: {names})",
+        "sources": "Sources",
+        "authors_more": "et al.",
+        "papers_of_day": "{shown} of the {count} new papers in this category today",
+        "preferences": "Change preferences",
+        "unsubscribe": "Unsubscribe",
+        "web_version": "View in browser",
+        "archive": "Past issues",
+        "atom": "Atom feed",
+        "why": "You receive this because you subscribed to Daily AI Insights for: {names}.",
+        "why_none": "You receive this because you subscribed to Daily AI Insights.",
+        "subject_more": "+{n} more",
+        "empty_subject": "nothing new in your categories today",
+        "empty_heading": "Nothing new in your categories today",
+        "empty_body": "The issue of {date} has no new papers in your categories ({names}).",
+        "empty_body_none": "You have not chosen any categories, so there is nothing to send.",
+        "empty_other": "The summaries of the other categories are on the web.",
+        "empty_link": "Read the full issue",
+        "empty_change": "To change your categories, open your preferences.",
+    },
+}
+MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
+MONTHS += ("August", "September", "October", "November", "December")
+
+
+def placeholder(name: str) -> str:
+    return f"@@{name}@@"
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    key: str  # sorted category ids joined by "," ("" = none)
+    subject: str
+    html: str  # placeholders @@preferences_url@@, @@unsubscribe_url@@; chart at cid:<chart_cid>
+    text: str  # same content and placeholders
+    chart_png: bytes  # this variant's categories highlighted; b"" for the note (no chart)
+    empty: bool  # no section today for the reader's categories: the short note
+
+
+def variant_key(category_ids: Iterable[int]) -> str:
+    return ",".join(str(pk) for pk in sorted({int(pk) for pk in category_ids}))
+
+
+def variant_ids(key: str) -> frozenset[int]:
+    return frozenset(int(part) for part in key.split(",") if part.strip())
+
+
+def words_for(language: str) -> dict[str, Any]:
+    return WORDS.get(language, WORDS["en"])
+
+
+def date_label(*, day: date, language: str) -> str:
+    words = words_for(language)
+    return str(words["date"]).format(
+        year=day.year,
+        month=day.month,
+        day=day.day,
+        month_name=MONTHS[day.month - 1],
+        weekday=words["weekdays"][day.weekday()],
+    )
+
+
+def chart_cid_make(*, digest_id: int, key: str) -> str:
+    """A stable Content-ID (without <>) for a variant's chart; the same in HTML and header."""
+    return f"chart-{digest_id}-{key.replace(',', '-') or 'none'}@inline"
+
+
+def chart_image_attach(*, message: EmailMessage, png: bytes, cid: str) -> None:
+    """Attaches the chart inline with the Content-ID the HTML names (anymail sends it inline)."""
+    image = MIMEImage(png, "png")
+    image.add_header("Content-ID", f"<{cid}>")
+    image.add_header("Content-Disposition", "inline", filename="chart.png")
+    message.attach(image)
+
+
+def web_version_url(*, digest: Digest) -> str:
+    return issue_url(day=digest.date)
+
+
+def issue_url(*, day: date) -> str:
+    return settings.SITE_URL + reverse("digests:archive-issue", kwargs={"day": day.isoformat()})
+
+
+def archive_urls() -> dict[str, str]:
+    return {
+        "archive_url": settings.SITE_URL + reverse("digests:archive"),
+        "atom_url": settings.SITE_URL + reverse("digests:archive-atom"),
+    }
+
+
+# --- Content -----------------------------------------------------------------------------------
+
+_content_cache: OrderedDict[tuple[int, float], DigestContent] = OrderedDict()
+_content_lock = threading.Lock()
+
+
+def digest_context(*, digest: Digest) -> DigestContent:
+    """The issue as plain data: all database reads happen here (cached per process)."""
+    cache_key = (digest.pk, digest.updated_at.timestamp())
+    with _content_lock:
+        if cache_key in _content_cache:
+            _content_cache.move_to_end(cache_key)
+            return _content_cache[cache_key]
+    content = digest_content_load(digest=digest)
+    with _content_lock:
+        _content_cache[cache_key] = content
+        while len(_content_cache) > 4:
+            _content_cache.popitem(last=False)
+    return content
+
+
+# --- The chart per variant ---------------------------------------------------------------------
+
+
+def variant_chart_draw(*, content: DigestContent, chosen: frozenset[int]) -> bytes:
+    words = text_for(content.language)
+    bars = [
+        ChartBar(bar.name, bar.count, bar.colour, bar.category_id in chosen) for bar in content.bars
+    ]
+    return chart_render(
+        bars=bars,
+        title=words["chart_title"].format(day=content.date.isoformat()),
+        subtitle=words["chart_axis"],
+    )
+
+
+def variant_chart(*, content: DigestContent, key: str) -> bytes:
+    """The chart with the key's categories highlighted, drawn once across workers (the cache)."""
+    stamp = int(content.updated_at.timestamp() * 1000)
+    cache_key = f"digest-chart:{content.digest_id}:{stamp}:{key or 'none'}"
+    png = cache.get(cache_key)
+    if png is not None:
+        return bytes(png)
+    if not cache.add(f"{cache_key}:lock", 1, timeout=CHART_LOCK_SECONDS):
+        # Another worker is drawing it: wait for its result rather than draw it again.
+        deadline = time.monotonic() + CHART_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            png = cache.get(cache_key)
+            if png is not None:
+                return bytes(png)
+    png = variant_chart_draw(content=content, chosen=variant_ids(key))
+    cache.set(cache_key, png, timeout=CHART_CACHE_SECONDS)
+    cache.delete(f"{cache_key}:lock")
+    return png
+
+
+# --- Rendering ---------------------------------------------------------------------------------
+
+
+def subject_make(*, content: DigestContent, sections: tuple[SectionItem, ...], words: dict) -> str:
+    head = f"{BRAND} · {content.date.isoformat()}"
+    if not sections:
+        return f"{head} · {words['empty_subject']}"
+    names = ", ".join(s.name for s in sections[:SUBJECT_NAMES])
+    rest = len(sections) - SUBJECT_NAMES
+    more = f" {words['subject_more'].format(n=rest)}" if rest > 0 else ""
+    return f"{head} · {names}{more}"
+
+
+def authors_label(*, authors: tuple[str, ...], more: int, words: dict) -> str:
+    shown = ", ".join(authors)
+    if not more:
+        return shown
+    return f"{shown} {words['authors_more'].format(n=more)}"
+
+
+def sections_view(*, sections: tuple[SectionItem, ...], words: dict) -> list[dict[str, Any]]:
+    """What the templates show of each section, as plain dicts."""
+    return [
+        {
+            "name": s.name,
+            "colour": s.colour,
+            "summary_html": s.summary_html,
+            "summary_text": s.summary_text,
+            "count_line": words["papers_of_day"].format(
+                count=max(s.paper_count, len(s.papers)), shown=len(s.papers)
+            ),
+            "papers": [
+                {
+                    "title": p.title,
+                    "url": p.url,
+                    "authors": authors_label(
+                        authors=p.authors_shown, more=p.authors_more, words=words
+                    ),
+                }
+                for p in s.papers
+            ],
+        }
+        for s in sections
+    ]
+
+
+def preview_text(text: str, limit: int = 140) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _context(
+    *, content: DigestContent, chosen: frozenset[int], language: str, chart_cid: str
+) -> dict[str, Any]:
+    words = words_for(language)
+    names = ", ".join(content.category_names(chosen))
+    return {
+        "words": words,
+        "lang": language if language in WORDS else "en",
+        "content_lang": content.language,
+        "brand": BRAND,
+        "title": content.title,
+        "date_label": date_label(day=content.date, language=language),
+        "introduction": content.introduction,
+        "preview": preview_text(content.introduction or content.title),
+        "sections": sections_view(sections=content.sections_for(chosen), words=words),
+        "chart_src": f"cid:{chart_cid}",
+        "chart_alt": words["chart_alt"].format(names=names),
+        "why": words["why"].format(names=names) if names else words["why_none"],
+        "empty_body": (
+            words["empty_body"].format(date=content.date.isoformat(), names=names)
+            if names
+            else words["empty_body_none"]
+        ),
+        "web_url": issue_url(day=content.date),
+        "preferences_url": placeholder("preferences_url"),
+        "unsubscribe_url": placeholder("unsubscribe_url"),
+        **archive_urls(),
+    }
+
+
+def _render(*, content: DigestContent, key: str, language: str, chart_cid: str) -> RenderedVariant:
+    chosen = variant_ids(key)
+    context = _context(content=content, chosen=chosen, language=language, chart_cid=chart_cid)
+    sections = content.sections_for(chosen)
+    name = "digest" if sections else "empty"
+    mjml_source = render_to_string(f"email/{name}.mjml", context)
+    return RenderedVariant(
+        key=key,
+        subject=subject_make(content=content, sections=sections, words=context["words"]),
+        html=mjml2html(mjml_source),
+        text=render_to_string(f"email/{name}.txt", context).strip() + "\n",
+        chart_png=variant_chart(content=content, key=key) if sections else b"",
+        empty=not sections,
+    )
+
+
+_render_cache: OrderedDict[tuple[int, float, str, str, str], RenderedVariant] = OrderedDict()
+_render_lock = threading.Lock()
+
+
+def variant_render(
+    *, content: DigestContent, key: str, language: str, chart_cid: str
+) -> RenderedVariant:
+    """The email of one variant in one language: MJML compiled once, cached per process."""
+    key = variant_key(variant_ids(key))  # one spelling per choice
+    cache_key = (content.digest_id, content.updated_at.timestamp(), key, language, chart_cid)
+    with _render_lock:
+        if cache_key in _render_cache:
+            _render_cache.move_to_end(cache_key)
+            return _render_cache[cache_key]
+    rendered = _render(content=content, key=key, language=language, chart_cid=chart_cid)
+    with _render_lock:
+        _render_cache[cache_key] = rendered
+        while len(_render_cache) > RENDER_CACHE_SIZE:
+            _render_cache.popitem(last=False)
+    return rendered
+
+
+def render_caches_clear() -> None:
+    with _render_lock:
+        _render_cache.clear()
+    with _content_lock:
+        _content_cache.clear()
+
+
+# --- Personalising -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _split(template: str) -> tuple[str, ...]:
+    """Literal text and placeholder names, alternating: the template is scanned once."""
+    return tuple(_PLACEHOLDER.split(template))
+
+
+def personalise(template: str, values: Mapping[str, str], *, html: bool = False) -> str:
+    """Replaces each @@name@@ with values[name] (HTML-escaped if html); unknown ones stay."""
+    parts = _split(template)
+    out = list(parts)
+    for index in range(1, len(parts), 2):
+        name = parts[index]
+        if name in values:
+            out[index] = escape(values[name]) if html else values[name]
+        else:
+            out[index] = placeholder(name)
+    return "".join(out)
+
+
+def personalise_html(template: str, values: Mapping[str, str]) -> str:
+    return personalise(template, values, html=True)
+
+
+def personalise_text(template: str, values: Mapping[str, str]) -> str:
+    return personalise(template, values, html=False)
