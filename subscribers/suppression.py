@@ -19,6 +19,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .delivery import delivery_events_apply
 from .models import SUPPRESSED_STATUSES, EmailEvent, Subscriber
 from .services import email_normalise
 
@@ -106,6 +107,8 @@ def email_event_apply(*, event: EmailEvent) -> None:
 
 
 def _apply(event: EmailEvent) -> None:
+    # The digest delivery it reports on (metadata delivery_id): bounced, complained, opened...
+    delivery_events_apply(event=event)
     if not event.recipient:
         return
     reason = event_reason(event)

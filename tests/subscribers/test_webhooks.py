@@ -837,3 +837,22 @@ def test_sendgrid_without_its_signing_key_is_warned_about(settings: Any) -> None
     assert check_ids(settings, backend=backend, anymail=anymail) == ["subscribers.W001"]
     anymail["SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"] = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"
     assert check_ids(settings, backend=backend, anymail=anymail) == []
+
+
+def test_a_mailgun_bounce_marks_the_digest_delivery_it_reports_on(post: Post) -> None:
+    from digests.models import Digest
+    from subscribers.models import Delivery
+
+    jane = reader("jane@example.com")
+    digest = Digest.objects.create(date="2026-08-13", title="t", status=Digest.Status.SENT)
+    delivery = Delivery.objects.create(
+        digest=digest, subscriber=jane, email=jane.email, variant="1", status="sent"
+    )
+    payload = mailgun_failed("jane@example.com")
+    payload["user-variables"] = {"delivery_id": str(delivery.pk)}
+
+    post(MAILGUN, mailgun_signed(payload))
+
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.BOUNCED
+    assert "5.1.1" in delivery.error

@@ -1,0 +1,451 @@
+"""Sending a digest through anymail's real Mailgun backend to a fake Mailgun API on localhost."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from digests.models import Category, Digest
+from subscribers import delivery
+from subscribers.models import Delivery, EmailEvent, Subscriber
+from subscribers.rendering import render_caches_clear
+from subscribers.tasks import send_chunk, send_due_digests
+from subscribers.tokens import Purpose, token_read
+from tests.fakes.esp_server import FakeESP
+from tests.issue_factory import issue_create
+from tests.subscribers.factories import subscriber_create
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN = "mg.example.com"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_render_caches() -> Iterator[None]:
+    render_caches_clear()
+    yield
+    render_caches_clear()
+
+
+@pytest.fixture
+def fake_esp() -> Iterator[FakeESP]:
+    with FakeESP() as fake:
+        yield fake
+
+
+@pytest.fixture
+def mailgun(settings: Any, fake_esp: FakeESP, monkeypatch: pytest.MonkeyPatch) -> FakeESP:
+    monkeypatch.setattr("subscribers.tasks.EAGER_RETRY_MAX_SLEEP", 0.0)
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    settings.ANYMAIL = {
+        "MAILGUN_API_KEY": "key",
+        "MAILGUN_SENDER_DOMAIN": DOMAIN,
+        "MAILGUN_API_URL": fake_esp.base_url + "/v3",
+    }
+    settings.DEFAULT_FROM_EMAIL = f"Daily AI Insights <digest@{DOMAIN}>"
+    settings.SITE_URL = "https://insights.example.org"
+    settings.LIST_ID = "Daily AI Insights <daily-ai-insights.example.org>"
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.DELIVERY_MAX_RETRIES = 8
+    return fake_esp
+
+
+def categories() -> list[Category]:
+    return list(Category.objects.order_by("position", "name"))
+
+
+def marker(category: Category) -> str:
+    return f"SECTIONMARK{category.pk}X"
+
+
+def approved_issue(**fields: Any) -> Digest:
+    summaries = {c.pk: f"The day in {marker(c)}: new papers." for c in categories()}
+    digest = issue_create(papers_per_section=2, summaries=summaries)
+    Digest.objects.filter(pk=digest.pk).update(
+        status=Digest.Status.APPROVED, send_at=timezone.now() - timedelta(minutes=1), **fields
+    )
+    digest.refresh_from_db()
+    return digest
+
+
+def readers(count: int, chosen: list[Category], prefix: str = "reader") -> list[Subscriber]:
+    return [
+        subscriber_create(email=f"{prefix}{n}@example.com", categories=chosen) for n in range(count)
+    ]
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[[Digest], Any]:
+    """Starts the send as the beat does; the chunk tasks run eagerly after commit."""
+
+    def run(digest: Digest) -> delivery.StartReport:
+        with django_capture_on_commit_callbacks(execute=True):
+            return delivery.digest_send_start(digest_id=digest.pk)
+
+    return run
+
+
+def statuses(digest: Digest) -> Counter[str]:
+    return Counter(Delivery.objects.filter(digest=digest).values_list("status", flat=True))
+
+
+LINK = re.compile(r"https?://[^\s\"<>]+")
+
+
+# --- what a reader sees ---------------------------------------------------------------------------
+
+
+def test_each_reader_gets_their_categories_personal_links_and_headers(
+    mailgun: FakeESP, send
+) -> None:  # type: ignore[no-untyped-def]
+    cats = categories()
+    digest = approved_issue()
+    first = subscriber_create(email="first@example.com", categories=cats[:2])
+    second = subscriber_create(email="second@example.com", categories=cats[3:4])
+
+    report = send(digest)
+
+    assert report.started and report.deliveries == 2 and report.chunks == 2
+    assert len(mailgun.calls) == 2  # one per variant
+    call = mailgun.call_for("first@example.com")
+    assert call.domain == DOMAIN
+    assert call.to == ["first@example.com"]
+    html = call.substituted(call.html, "first@example.com")
+    text = call.substituted(call.text, "first@example.com")
+    for part in (html, text):
+        assert marker(cats[0]) in part and marker(cats[1]) in part
+        assert marker(cats[3]) not in part and marker(cats[2]) not in part
+        assert "%recipient." not in part and "@@" not in part
+    links = LINK.findall(text)
+    unsubscribe = [link for link in links if "/unsubscribe/" in link]
+    assert unsubscribe, text
+    token = unsubscribe[0].rstrip("/").rsplit("/", 1)[1]
+    assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == first
+    headers = {k: call.substituted(v, "first@example.com") for k, v in call.headers.items()}
+    assert headers["List-Unsubscribe"] == f"<{unsubscribe[0]}>"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Id"] == "Daily AI Insights <daily-ai-insights.example.org>"
+    delivery_row = Delivery.objects.get(subscriber=first)
+    assert call.substituted(call.variables["delivery_id"], "first@example.com") == str(
+        delivery_row.pk
+    )
+    assert call.variables["digest"] == str(digest.pk)
+    assert call.tags == ["digest", f"digest-{digest.date:%Y-%m-%d}"]
+    # The chart: inline, its Content-ID (Mailgun takes it from the file name) named in the HTML.
+    assert len(call.inline) == 1
+    cid = call.inline[0].filename
+    assert f'src="cid:{cid}"' in html
+    assert call.inline[0].content.startswith(b"\x89PNG")
+    other = mailgun.call_for("second@example.com")
+    assert marker(cats[3]) in other.html and marker(cats[0]) not in other.html
+
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT and digest.sent_at is not None
+    rows = Delivery.objects.filter(digest=digest)
+    assert {row.status for row in rows} == {Delivery.Status.SENT}
+    assert {row.esp_message_id for row in rows} == {c.message_id for c in mailgun.calls}
+    assert second.deliveries.get().variant == str(cats[3].pk)
+
+
+def test_one_call_carries_up_to_the_batch_size_per_variant(
+    mailgun: FakeESP, send, settings: Any
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DELIVERY_BATCH_SIZE = 10
+    cats = categories()
+    digest = approved_issue()
+    readers(25, cats[:1], "a")
+    readers(5, cats[1:3], "b")
+
+    report = send(digest)
+
+    assert report.chunks == 4  # 10 + 10 + 5 of one variant, 5 of the other
+    assert sorted(len(call.to) for call in mailgun.calls) == [5, 5, 10, 10]
+    assert statuses(digest) == {"sent": 30}
+    for call in mailgun.calls:
+        assert len(set(call.recipient_variables)) == len(call.to)
+
+
+def test_a_chunk_of_1000_readers_costs_a_handful_of_queries(
+    mailgun: FakeESP, settings: Any
+) -> None:  # type: ignore[no-untyped-def]
+    cats = categories()
+    digest = approved_issue()
+    subscribers = [
+        Subscriber(email=f"bulk{n}@example.com", status=Subscriber.Status.ACTIVE)
+        for n in range(1000)
+    ]
+    Subscriber.objects.bulk_create(subscribers)
+    through = Subscriber.categories.through
+    ids = Subscriber.objects.filter(email__startswith="bulk").values_list("pk", flat=True)
+    through.objects.bulk_create([through(subscriber_id=pk, category_id=cats[0].pk) for pk in ids])
+    with CaptureQueriesContext(connection) as start_queries:
+        report = delivery.digest_send_start(digest_id=digest.pk)
+    assert report.chunks == 1
+    chunk = list(Delivery.objects.filter(digest=digest).values_list("pk", flat=True))
+    # Warm the per-process content and render caches as the first chunk of a send does.
+    content = delivery.rendering.digest_context(digest=digest)
+    key = str(cats[0].pk)
+    cid = delivery.rendering.chart_cid_make(digest_id=digest.pk, key=key)
+    delivery.rendering.variant_render(content=content, key=key, language="ko", chart_cid=cid)
+
+    with CaptureQueriesContext(connection) as chunk_queries:
+        send_chunk.delay(digest.pk, chunk)
+
+    assert len(mailgun.calls) == 1 and len(mailgun.calls[0].to) == 1000
+    assert statuses(digest) == {"sent": 1000}
+    assert len(statements(start_queries)) <= 8, statements(start_queries)
+    assert len(statements(chunk_queries)) <= 8, statements(chunk_queries)
+
+
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    """The SQL statements, savepoints aside; SQLite's split of one bulk INSERT (at most 999
+    parameters per statement) counts once, as PostgreSQL runs it."""
+    kept: list[str] = []
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        if sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
+            continue
+        if kept and sql.startswith("INSERT") and kept[-1] == sql[:60]:
+            continue
+        kept.append(sql[:60])
+    return kept
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+def test_429_and_500_answers_are_retried_and_everyone_gets_one_copy(
+    mailgun: FakeESP, send, settings: Any
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DELIVERY_BATCH_SIZE = 5
+    mailgun.fail_rate = 0.4
+    mailgun.fail_statuses = (429, 500, 503)
+    digest = approved_issue()
+    cats = categories()
+    readers(40, cats[:2])
+    readers(20, cats[2:3], "other")
+
+    send(digest)
+
+    assert set(mailgun.statuses) >= {200, 429} and (mailgun.statuses[500] + mailgun.statuses[503])
+    sent = mailgun.recipients()
+    assert len(sent) == len(set(sent)) == 60
+    assert statuses(digest) == {"sent": 60}
+    assert Delivery.objects.filter(digest=digest, attempts__gt=1).exists()
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+
+
+def test_network_errors_are_retried(mailgun: FakeESP, send, settings: Any) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    readers(3, categories()[:1])
+    url = settings.ANYMAIL["MAILGUN_API_URL"]
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": "http://127.0.0.1:9/v3"}
+    settings.DELIVERY_MAX_RETRIES = 1
+    with pytest.raises(delivery.DeliveryRetry):
+        send(digest)
+    # Out of retries: the ESP never accepted them, so they failed; the digest is done.
+    assert statuses(digest) == {"failed": 3}
+    assert "gave up after retries" in Delivery.objects.filter(digest=digest).first().error  # type: ignore[union-attr]
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": url}
+    assert mailgun.recipients() == []
+
+
+def test_a_permanently_rejected_address_fails_alone(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    mailgun.reject = {"bad7@example.com"}
+    digest = approved_issue()
+    readers(20, categories()[:1], "bad")
+
+    send(digest)
+
+    bad = Delivery.objects.get(email="bad7@example.com")
+    assert bad.status == Delivery.Status.FAILED
+    assert "not a valid address" in bad.error
+    assert statuses(digest) == {"sent": 19, "failed": 1}
+    sent = mailgun.recipients()
+    assert "bad7@example.com" not in sent and len(sent) == len(set(sent)) == 19
+    assert len(mailgun.calls) <= 6  # the bisection: log2(20) levels
+
+
+def test_readers_suppressed_after_the_start_are_skipped(
+    mailgun: FakeESP, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    cats = categories()
+    stay = readers(3, cats[:1], "stay")
+    leaver, bouncer, complainer = readers(3, cats[:1], "gone")
+    deleted = subscriber_create(email="deleted@example.com", categories=cats[:1])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        delivery.digest_send_start(digest_id=digest.pk)
+    for subscriber, status in (
+        (leaver, Subscriber.Status.UNSUBSCRIBED),
+        (bouncer, Subscriber.Status.BOUNCED),
+        (complainer, Subscriber.Status.COMPLAINED),
+    ):
+        Subscriber.objects.filter(pk=subscriber.pk).update(status=status)
+    deleted.delete()
+    for callback in callbacks:
+        callback()
+
+    assert sorted(mailgun.recipients()) == sorted(s.email for s in stay)
+    assert statuses(digest) == {"sent": 3, "skipped": 4}
+
+
+def test_suppressed_and_pending_readers_get_no_delivery(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    cats = categories()
+    subscriber_create(email="active@example.com", categories=cats[:1])
+    for status in ("pending", "unsubscribed", "bounced", "complained"):
+        subscriber_create(email=f"{status}@example.com", categories=cats[:1], status=status)
+    send(digest)
+    assert mailgun.recipients() == ["active@example.com"]
+    assert Delivery.objects.filter(digest=digest).count() == 1
+
+
+def test_two_starts_at_once_send_once(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    readers(4, categories()[:1])
+    first = send(digest)
+    second = send(digest)
+    assert first.started and not second.started
+    assert len(mailgun.recipients()) == 4
+    assert Delivery.objects.filter(digest=digest).count() == 4
+
+
+def test_a_digest_not_due_or_not_approved_is_not_started(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    later = approved_issue()
+    Digest.objects.filter(pk=later.pk).update(send_at=timezone.now() + timedelta(hours=1))
+    readers(2, categories()[:1])
+    assert not send(later).started
+    Digest.objects.filter(pk=later.pk).update(status=Digest.Status.DRAFT, send_at=None)
+    assert not send(later).started
+    assert mailgun.recipients() == []
+
+
+def test_a_duplicate_chunk_task_sends_nothing_twice(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    readers(5, categories()[:1])
+    send(digest)
+    ids = list(Delivery.objects.filter(digest=digest).values_list("pk", flat=True))
+    result = send_chunk.delay(digest.pk, ids).get()
+    assert result["claimed"] == 0
+    assert len(mailgun.recipients()) == 5
+
+
+def test_a_stale_claim_becomes_unknown_and_is_not_resent(
+    mailgun: FakeESP, settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DELIVERY_BATCH_SIZE = 3
+    digest = approved_issue()
+    readers(6, categories()[:1])
+    with django_capture_on_commit_callbacks(execute=False):
+        report = delivery.digest_send_start(digest_id=digest.pk)
+    assert report.chunks == 2
+    # A worker claimed the first chunk and died in its ESP call, ten minutes ago.
+    first = list(Delivery.objects.filter(digest=digest).order_by("pk")[:3])
+    long_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_STALE_AFTER_SECONDS + 60)
+    Delivery.objects.filter(pk__in=[d.pk for d in first]).update(
+        status=Delivery.Status.SENDING, claim="dead-worker", claimed_at=long_ago, attempts=1
+    )
+    Digest.objects.filter(pk=digest.pk).update(sending_started_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = send_due_digests.delay().get()
+
+    assert result["resumed"] == [digest.pk]
+    assert statuses(digest) == {"unknown": 3, "sent": 3}
+    unknown = delivery.deliveries_unknown(digest_id=digest.pk)
+    assert [d.email for d in unknown] == sorted(d.email for d in first)
+    assert not {d.email for d in first} & set(mailgun.recipients())
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT  # unknowns are listed, not waited for
+
+
+def test_a_live_send_is_not_resumed(
+    mailgun: FakeESP, settings: Any, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    readers(2, categories()[:1])
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery.digest_send_start(digest_id=digest.pk)
+    assert delivery.digests_stalled() == []
+
+
+def test_the_beat_task_starts_due_digests(
+    mailgun: FakeESP, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    readers(2, categories()[:1])
+    with django_capture_on_commit_callbacks(execute=True):
+        result = send_due_digests.delay().get()
+    assert result["started"] == [digest.pk]
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+    assert len(mailgun.recipients()) == 2
+
+
+def test_an_empty_variant_is_skipped_when_the_policy_says_so(
+    mailgun: FakeESP, send, settings: Any
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DELIVERY_EMPTY_POLICY = "skip"
+    cats = categories()
+    digest = issue_create(categories=cats[:2], papers_per_section=1, summary_length=300)
+    Digest.objects.filter(pk=digest.pk).update(
+        status=Digest.Status.APPROVED, send_at=timezone.now()
+    )
+    subscriber_create(email="has@example.com", categories=cats[:1])
+    subscriber_create(email="none@example.com", categories=cats[4:5])
+    send(digest)
+    assert mailgun.recipients() == ["has@example.com"]
+    assert Delivery.objects.get(email="none@example.com").status == Delivery.Status.SKIPPED
+
+
+def test_an_empty_variant_gets_the_note_by_default(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    cats = categories()
+    digest = issue_create(categories=cats[:2], papers_per_section=1, summary_length=300)
+    Digest.objects.filter(pk=digest.pk).update(
+        status=Digest.Status.APPROVED, send_at=timezone.now()
+    )
+    subscriber_create(email="none@example.com", categories=cats[4:5])
+    send(digest)
+    call = mailgun.call_for("none@example.com")
+    assert call.inline == []
+    assert "unsubscribe" in call.substituted(call.text, "none@example.com")
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+def test_bounce_and_open_events_map_back_to_the_delivery(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
+    digest = approved_issue()
+    one, two = readers(2, categories()[:1])
+    send(digest)
+    first = Delivery.objects.get(subscriber=one)
+    second = Delivery.objects.get(subscriber=two)
+
+    def event(kind: str, row: Delivery) -> EmailEvent:
+        return EmailEvent.objects.create(
+            esp="Mailgun",
+            event_id=f"{kind}-{row.pk}",
+            event_type=kind,
+            recipient=row.email,
+            metadata={"digest": str(digest.pk), "delivery_id": str(row.pk)},
+        )
+
+    assert delivery.delivery_events_apply(event=event("bounced", first))
+    assert delivery.delivery_events_apply(event=event("opened", second))
+    assert not delivery.delivery_events_apply(
+        event=EmailEvent.objects.create(esp="Mailgun", event_id="x", event_type="bounced")
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Delivery.Status.BOUNCED
+    assert second.status == Delivery.Status.SENT and second.opened_at is not None

@@ -1,0 +1,173 @@
+"""The SMTP path: one message per reader over one connection to a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.management import call_command
+from django.test import TestCase
+from django.utils import timezone
+
+from digests.models import Category, Digest
+from subscribers.models import Delivery
+from subscribers.rendering import render_caches_clear
+from subscribers.tokens import Purpose, token_read
+from tests.issue_factory import issue_create
+from tests.subscribers.factories import subscriber_create
+
+pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"https?://[^\s\"<>]+")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message and the SMTP session it came in."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, list[str], EmailMessage]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append((id(session), list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def for_address(self, address: str) -> EmailMessage:
+        found = [m for _, to, m in self.messages if to == [address]]
+        assert len(found) == 1, f"{address}: {len(found)} messages"
+        return found[0]
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.SITE_URL = "https://insights.example.org"
+    render_caches_clear()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+        render_caches_clear()
+
+
+def marker(category: Category) -> str:
+    return f"SECTIONMARK{category.pk}X"
+
+
+def send_digest(digest: Digest) -> None:
+    """The command as run from a shell: its transactions commit, so the chunks run (eagerly)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command("send_digest", "--date", digest.date.isoformat(), "--timeout", "5")
+
+
+def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
+    smtp: Inbox, capsys: Any
+) -> None:
+    cats = list(Category.objects.order_by("position", "name"))
+    digest = issue_create(
+        papers_per_section=2, summaries={c.pk: f"About {marker(c)} today." for c in cats}
+    )
+    Digest.objects.filter(pk=digest.pk).update(
+        status=Digest.Status.APPROVED, send_at=timezone.now() + timedelta(hours=3)
+    )
+    alice = subscriber_create(email="alice@example.com", categories=cats[:2])
+    subscriber_create(email="bob@example.com", categories=cats[:2])
+    subscriber_create(email="carol@example.com", categories=cats[2:3])
+
+    send_digest(digest)
+
+    assert len(smtp.messages) == 3
+    # One connection per chunk (a chunk is one variant): alice and bob share theirs.
+    sessions = {to[0]: session for session, to, _ in smtp.messages}
+    assert sessions["alice@example.com"] == sessions["bob@example.com"]
+    assert len(set(sessions.values())) == 2
+    message = smtp.for_address("alice@example.com")
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    for part in (text, html):
+        assert marker(cats[0]) in part and marker(cats[1]) in part
+        assert marker(cats[2]) not in part
+        assert "@@" not in part
+    unsubscribe = next(link for link in LINK.findall(text) if "/unsubscribe/" in link)
+    token = unsubscribe.rstrip("/").rsplit("/", 1)[1]
+    assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == alice
+    assert unsubscribe in html
+    preferences = next(link for link in LINK.findall(text) if "/preferences/" in link)
+    assert token_read(token=preferences.rstrip("/").rsplit("/", 1)[1], purpose=Purpose.PREFERENCES)
+    assert str(message["List-Unsubscribe"]).strip() == f"<{unsubscribe}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"]
+    images = [part for part in message.walk() if part.get_content_maintype() == "image"]
+    assert len(images) == 1
+    cid = images[0]["Content-ID"].strip("<>")
+    assert f"cid:{cid}" in html
+    assert images[0].get_content().startswith(b"\x89PNG")
+    bob = smtp.for_address("bob@example.com")
+    bob_text = bob.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert unsubscribe not in bob_text  # links are personal
+
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    capsys.readouterr()
+    call_command("send_digest", "--date", digest.date.isoformat())  # again: nothing to do
+    out = capsys.readouterr().out
+    assert "sent: 3" in out and f"Issue {digest.date}: sent" in out
+    assert len(smtp.messages) == 3
+
+
+def test_a_refused_recipient_fails_and_the_others_are_sent(smtp: Inbox, settings: Any) -> None:
+    class Refusing(Inbox):
+        async def handle_RCPT(  # type: ignore[no-untyped-def]
+            self, server, session, envelope, address, rcpt_options
+        ) -> str:
+            if address == "nobody@example.com":
+                return "550 5.1.1 No such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    inbox = Refusing()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_PORT = controller.port
+    try:
+        cats = list(Category.objects.all())
+        digest = issue_create(papers_per_section=1, summary_length=300)
+        Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.APPROVED, send_at=None)
+        for name in ("one", "nobody", "two"):
+            subscriber_create(email=f"{name}@example.com", categories=cats[:1])
+        send_digest(digest)
+    finally:
+        controller.stop()
+    assert sorted(to[0] for _, to, _ in inbox.messages) == ["one@example.com", "two@example.com"]
+    failed = Delivery.objects.get(email="nobody@example.com")
+    assert failed.status == Delivery.Status.FAILED and "550" in failed.error
+
+
+def test_a_draft_is_not_sent(smtp: Inbox) -> None:
+    digest = issue_create(papers_per_section=1, summary_length=300)
+    with pytest.raises(Exception, match="draft"):
+        send_digest(digest)
+    assert smtp.messages == []
