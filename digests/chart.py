@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib.util
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -71,17 +73,32 @@ def hangul_font_name() -> str:
     )
 
 
-def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") -> bytes:
-    """A horizontal bar chart, one bar per category in the given order, counts at bar ends."""
+GREY = "#D0D0D0"
+
+
+@dataclass
+class _Drawn:
+    """A laid-out chart: only the bar colours change between readers' variants."""
+
+    figure: Figure
+    patches: list[Any]
+
+
+# Layouts by (labels, counts, title, subtitle): a send draws up to 63 variants of one chart,
+# and laying out the figure is most of the cost of drawing one.
+_layouts: OrderedDict[tuple[object, ...], _Drawn] = OrderedDict()
+_LAYOUTS_KEPT = 4
+
+
+def _layout(*, bars: Sequence[ChartBar], title: str, subtitle: str) -> _Drawn:
     font = hangul_font_name()
     height = 1.4 + 0.48 * max(len(bars), 1)
     figure = Figure(figsize=(8, height), dpi=110)
     axes = figure.add_subplot()
     labels = [bar.label for bar in bars]
     counts = [bar.count for bar in bars]
-    colours = [bar.colour if bar.highlighted else "#D0D0D0" for bar in bars]
     positions = list(range(len(bars)))
-    axes.barh(positions, counts, color=colours)
+    container = axes.barh(positions, counts, color=GREY)
     axes.set_yticks(positions, labels=labels, fontfamily=font, fontsize=11)
     axes.invert_yaxis()  # first category on top
     for position, count in zip(positions, counts, strict=True):
@@ -93,7 +110,22 @@ def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") ->
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
+    return _Drawn(figure=figure, patches=list(container.patches))
+
+
+def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") -> bytes:
+    """A horizontal bar chart, one bar per category in the given order, counts at bar ends;
+    bars not highlighted are grey."""
+    key = (tuple((b.label, b.count) for b in bars), title, subtitle)
     buffer = io.BytesIO()
     with _render_lock:
-        figure.savefig(buffer, format="png")
+        drawn = _layouts.get(key)
+        if drawn is None:
+            drawn = _layouts[key] = _layout(bars=bars, title=title, subtitle=subtitle)
+            while len(_layouts) > _LAYOUTS_KEPT:
+                _layouts.popitem(last=False)
+        _layouts.move_to_end(key)
+        for patch, bar in zip(drawn.patches, bars, strict=True):
+            patch.set_facecolor(bar.colour if bar.highlighted else GREY)
+        drawn.figure.savefig(buffer, format="png")
     return buffer.getvalue()

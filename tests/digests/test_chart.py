@@ -43,3 +43,18 @@ def test_bars_outside_the_readers_choice_are_greyed_and_the_chart_still_renders(
     bars = [ChartBar("LLM", 20, "#8172B2"), ChartBar("Multimodal", 0, "#64B5CD", highlighted=False)]
 
     assert chart_render(bars=bars, title="t").startswith(PNG_SIGNATURE)
+
+
+def test_recolouring_a_laid_out_chart_gives_the_same_png_as_drawing_it_afresh() -> None:
+    from digests import chart
+
+    def bars(first: bool) -> list[ChartBar]:
+        return [ChartBar("LLM", 9, "#8172B2", first), ChartBar("비전", 4, "#55A868", not first)]
+
+    first = chart_render(bars=bars(True), title="오늘")
+    second = chart_render(bars=bars(False), title="오늘")
+    chart._layouts.clear()
+    fresh = chart_render(bars=bars(True), title="오늘")
+
+    assert first != second
+    assert first == fresh == chart_render(bars=bars(True), title="오늘")
