@@ -9,6 +9,7 @@ every signup, so an old confirmation link cannot re-activate a reader who left a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -71,6 +72,18 @@ def token_make(*, subscriber: Subscriber, purpose: Purpose | str) -> str:
     purpose = Purpose(purpose)
     payload = [subscriber.pk, _email_fingerprint(subscriber.email), _nonce(subscriber, purpose)]
     return signing.dumps(payload, salt=_salt(purpose), compress=True)
+
+
+def tokens_make(*, subscriber: Subscriber, purposes: Iterable[Purpose | str]) -> dict[Purpose, str]:
+    """`token_make` for several purposes of one reader, the address fingerprint computed once.
+    Each token is made by the same `signing.dumps` call, so it is the same token."""
+    fingerprint = _email_fingerprint(subscriber.email)
+    made: dict[Purpose, str] = {}
+    for each in purposes:
+        purpose = Purpose(each)
+        payload = [subscriber.pk, fingerprint, _nonce(subscriber, purpose)]
+        made[purpose] = signing.dumps(payload, salt=_salt(purpose), compress=True)
+    return made
 
 
 def _payload_load(token: str, purpose: Purpose) -> list[object]:

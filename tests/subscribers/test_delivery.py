@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -18,7 +19,7 @@ from subscribers import delivery
 from subscribers.models import Delivery, EmailEvent, Subscriber
 from subscribers.rendering import render_caches_clear
 from subscribers.tasks import send_chunk, send_due_digests
-from subscribers.tokens import Purpose, token_read
+from subscribers.tokens import Purpose, token_make, token_read, token_url, tokens_make
 from tests.fakes.esp_server import FakeESP
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
@@ -449,3 +450,63 @@ def test_bounce_and_open_events_map_back_to_the_delivery(mailgun: FakeESP, send)
     second.refresh_from_db()
     assert first.status == Delivery.Status.BOUNCED
     assert second.status == Delivery.Status.SENT and second.opened_at is not None
+
+
+# --- the fast paths give what the plain ones give -------------------------------------------------
+
+
+def test_personal_links_are_the_ones_token_url_makes(settings: Any) -> None:
+    settings.SITE_URL = "https://insights.example.org"
+    reader = subscriber_create(email="Links@Example.com")
+    with mock.patch("time.time", return_value=1_800_000_000.0):  # one timestamp for both
+        links = delivery._links(reader, delivery.link_templates())
+        expected = {
+            name: token_url(subscriber=reader, purpose=purpose)
+            for name, purpose in delivery.LINK_PURPOSES.items()
+        }
+        tokens = tokens_make(subscriber=reader, purposes=[Purpose.UNSUBSCRIBE, "confirm"])
+        assert tokens == {
+            Purpose.UNSUBSCRIBE: token_make(subscriber=reader, purpose=Purpose.UNSUBSCRIBE),
+            Purpose.CONFIRM: token_make(subscriber=reader, purpose=Purpose.CONFIRM),
+        }
+    assert links == expected
+    token = links["unsubscribe_url"].rstrip("/").rsplit("/", 1)[1]
+    assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == reader
+
+
+def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
+    """On PostgreSQL the start uses one INSERT ... SELECT and an aggregate for the chunks;
+    both must give the rows and chunks the portable path gives."""
+    settings.DELIVERY_BATCH_SIZE = 2
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    cats = categories()
+    readers(3, [cats[2], cats[0]], prefix="two")
+    readers(1, [], prefix="none")
+    subscriber_create(email="en@example.com", language="en", categories=[cats[0], cats[2]])
+    subscriber_create(email="one@example.com", categories=[cats[1]])
+    subscriber_create(email="left@example.com", status=Subscriber.Status.UNSUBSCRIBED)
+    fast = issue_create(day=date(2026, 8, 13), papers_per_section=1)
+    plain = issue_create(day=date(2026, 8, 14), papers_per_section=1)
+
+    assert delivery.deliveries_create(digest_id=fast.pk) == 6
+    assert delivery._deliveries_create_portable(digest_id=plain.pk) == 6
+    assert delivery.deliveries_create(digest_id=fast.pk) in {0, 6}  # nothing new either way
+
+    def rows(digest: Digest) -> list[tuple[Any, ...]]:
+        fields = ("subscriber_id", "email", "variant", "status", "attempts", "claim", "error")
+        return sorted(Delivery.objects.filter(digest=digest).values_list(*fields))
+
+    assert rows(fast) == rows(plain)
+    variants = dict(Delivery.objects.filter(digest=fast).values_list("email", "variant"))
+    assert variants["none0@example.com"] == ""
+    assert variants["two0@example.com"] == ",".join(
+        str(c.pk) for c in sorted([cats[0], cats[2]], key=lambda c: c.pk)
+    )
+
+    ids = dict(Delivery.objects.filter(digest=fast).values_list("pk", "email"))
+    by_email = dict(Delivery.objects.filter(digest=plain).values_list("email", "pk"))
+    fast_chunks = [
+        [by_email[ids[pk]] for pk in chunk] for chunk in delivery.chunks_plan(digest_id=fast.pk)
+    ]
+    assert fast_chunks == delivery._chunks_plan_portable(digest_id=plain.pk)
+    assert sorted(len(chunk) for chunk in fast_chunks) == [1, 1, 1, 1, 2]
