@@ -41,7 +41,6 @@ import io
 import json
 import os
 import random
-import re
 import resource
 import signal
 import socket
@@ -57,6 +56,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests import processes  # noqa: E402
+from tests.processes import Service as BaseService  # noqa: E402
 
 HOST = "127.0.0.1"
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
@@ -93,30 +95,11 @@ def free_port() -> int:
 
 
 @dataclass
-class Service:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class MeasuredService(BaseService):
+    """A process of the bench whose peak memory is sampled."""
+
     hwm_kb: dict[int, int] = field(default_factory=dict)  # pid -> VmHWM, sampled
     roles: dict[int, str] = field(default_factory=dict)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.log())
-            if found:
-                return found
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        state = "exited" if self.process.poll() is not None else f"no {pattern!r} in {timeout} s"
-        raise RuntimeError(f"{self.name} did not start ({state}). Its log:\n{self.log_tail()}")
 
     def sample_memory(self) -> None:
         """Reads VmHWM (peak resident set) of every live process of this service's group."""
@@ -126,31 +109,12 @@ class Service:
                 self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), hwm)
                 self.roles.setdefault(pid, "parent" if pid == self.process.pid else "child")
 
-    def stop(self, timeout: float = 20) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+
+Service = MeasuredService
 
 
 def service_start(name: str, args: list[str], *, env: dict[str, str], log_dir: Path) -> Service:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() reaches prefork children
-        )
-    return Service(name=name, process=process, log_path=log_path)
+    return processes.service_start(name, args, env=env, log_dir=log_dir, kind=MeasuredService)
 
 
 def group_pids(pgid: int) -> list[int]:

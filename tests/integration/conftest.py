@@ -10,17 +10,12 @@ Locally a missing service or setting skips the group; on CI (CI=true) it fails.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import re
-import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +30,7 @@ from django.db import connection
 
 from newsletter.celery import app as celery_app
 from tests.conftest import ON_CI, require_service
+from tests.processes import Service, service_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_FEED = REPO_ROOT / "tests" / "fixtures" / "feeds" / "arxiv_rss2_sample.xml"
@@ -80,61 +76,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass
-class Service:
-    """A process this test session started, with its output in a log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def log_tail(self, lines: int = 80) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.log())
-            if found:
-                return found
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        state = "exited" if self.process.poll() is not None else f"no {pattern!r} in {timeout}s"
-        pytest.fail(f"{self.name} did not start ({state}). Its log:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM (a Celery worker finishes its tasks), then SIGKILL to its process group."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        # Prefork children left behind by a killed parent share its process group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def service_start(name: str, args: list[str], *, env: dict[str, str], log_dir: Path) -> Service:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stop() reaches the children
-        )
-    return Service(name=name, process=process, log_path=log_path)
 
 
 @pytest.fixture(scope="module")
