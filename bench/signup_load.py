@@ -36,7 +36,6 @@ import json
 import os
 import random
 import resource
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.processes import Service, service_start  # noqa: E402
 
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/test"
 SECRET_KEY = "bench-signup-load-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
@@ -206,28 +207,7 @@ def server_env(args: argparse.Namespace, database_url: str, var: Path) -> dict[s
     return env
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def server_start(args: argparse.Namespace, env: dict[str, str], log_path: Path) -> Server:
+def server_start(args: argparse.Namespace, env: dict[str, str], log_path: Path) -> Service:
     command = [
         sys.executable,
         *("-m", "gunicorn", "newsletter.wsgi:application"),
@@ -236,17 +216,8 @@ def server_start(args: argparse.Namespace, env: dict[str, str], log_path: Path) 
         *("--timeout", "60", "--graceful-timeout", "10", "--backlog", "2048"),
         *("--log-level", "warning", "--error-logfile", "-"),
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(process=process, log_path=log_path)
+    server = service_start(log_path.stem, command, env=env, log_dir=log_path.parent)
+    process = server.process
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

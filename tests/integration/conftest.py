@@ -14,6 +14,7 @@ import importlib
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -184,3 +185,27 @@ def wait_until(
             return
         time.sleep(0.5)
     pytest.fail(f"{what} did not happen in {timeout}s. Logs:\n{log()}")
+
+
+def run_at_once(work: Callable[[], Any], times: int = 2) -> tuple[list[Any], list[BaseException]]:
+    """Runs `work` in `times` threads released together, each on its own database connection;
+    returns what they returned and what they raised."""
+    barrier = threading.Barrier(times)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(work())
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

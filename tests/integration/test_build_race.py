@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 
 import pytest
@@ -11,6 +10,7 @@ from django.db import connection
 from digests.build import digest_build
 from digests.models import Digest, SectionPaper
 from tests.factories import paper_create
+from tests.integration.conftest import run_at_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -22,23 +22,7 @@ def test_two_builds_of_one_day_racing_make_one_digest(settings, default_categori
     settings.OPENAI_API_KEY = ""
     for topic in ("translation", "video segmentation", "robot policy", "quantization"):
         paper_create(title=f"A paper on {topic}", announced_on=DAY)
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            barrier.wait()
-            digest_build(day=DAY)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=build) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = run_at_once(lambda: digest_build(day=DAY))
 
     assert errors == []
     assert Digest.objects.filter(date=DAY).count() == 1

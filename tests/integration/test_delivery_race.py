@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,8 +10,9 @@ from django.utils import timezone
 
 from digests.models import Category, Digest
 from newsletter.celery import app as celery_app
-from subscribers.delivery import StartReport, digest_send_start
+from subscribers.delivery import digest_send_start
 from subscribers.models import Delivery, Subscriber
+from tests.integration.conftest import run_at_once
 from tests.issue_factory import issue_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -26,24 +26,7 @@ def test_two_starts_racing_start_the_send_once(default_categories: None) -> None
     for number in range(300):
         reader = Subscriber.objects.create(email=f"reader{number}@example.com", status="active")
         reader.categories.set(categories[: 1 + number % len(categories)])
-    barrier = threading.Barrier(2)
-    reports: list[StartReport] = []
-    errors: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            barrier.wait()
-            reports.append(digest_send_start(digest_id=digest.pk))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    reports, errors = run_at_once(lambda: digest_send_start(digest_id=digest.pk))
     celery_app.control.purge()  # no worker runs here: drop the queued chunks
 
     assert errors == []
