@@ -1,16 +1,66 @@
-"""A first admin for the content side: feeds and categories editable, digests reviewable.
-The editorial workflow (preview, approve, locking) comes with the editors' issue."""
+"""The editors' admin: review, edit, preview, approve and watch an issue.
+
+The digest's page holds everything an editor changes: title and introduction, each section's
+summary (Markdown, with a rendered preview beside it) under the reasons it was flagged, and the
+papers of every section (reorder, remove, move to another section, add one the build left out).
+The page is saved as one unit under an optimistic lock (`Digest.version`): a save made from a
+page opened before someone else's save, a rebuild, a regeneration or an approval is refused,
+and the editor's input stays in the form. Sending and sent issues are read-only.
+
+The pages beyond the form (preview, test send, approval, regeneration, deliveries) are in
+digests/admin_views/.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .models import Category, Digest, DigestSection, Feed, LLMCall, Paper, SectionPaper
+from subscribers.models import Delivery
+
+from .admin_views import editing as editing_views
+from .admin_views import regenerate, watch, workflow
+from .approval import digest_unapprove
+from .editing import (
+    digest_counts_refresh,
+    digest_touch,
+    flag_label,
+    paper_file,
+    paper_remove,
+    section_flags_refresh,
+    section_revision_save,
+)
+from .markdown import markdown_html
+from .models import (
+    Category,
+    ClassifiedBy,
+    Digest,
+    DigestSection,
+    Feed,
+    LLMCall,
+    Paper,
+    Regeneration,
+    SectionPaper,
+    SectionRevision,
+    SummarySource,
+)
+
+EDITABLE_STATUSES = (Digest.Status.DRAFT, Digest.Status.APPROVED)
+
+
+def editable(digest: Digest | None) -> bool:
+    """Drafts and approved issues (an edit returns them to draft); never one being sent."""
+    return digest is None or digest.status in EDITABLE_STATUSES
 
 
 @admin.register(Category)
@@ -22,8 +72,10 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
-    list_display = ["url", "enabled", "last_status", "last_fetched_at", "last_entry_count"]
+    list_display = ["url", "name", "enabled", "last_status", "last_fetched_at", "last_entry_count"]
     list_filter = ["enabled", "last_status"]
+    list_editable = ["enabled"]
+    search_fields = ["url", "name"]
     readonly_fields = [
         "etag",
         "last_modified",
@@ -47,61 +99,296 @@ class PaperAdmin(admin.ModelAdmin):
         "importance",
         "classified_by",
         "digest",
+        "excluded",
     ]
-    list_filter = ["announced_on", "announce_type", "category", "classified_by"]
+    list_filter = ["announced_on", "announce_type", "category", "classified_by", "excluded"]
     search_fields = ["arxiv_id", "title"]
     raw_id_fields = ["digest", "source_feed"]
+    # Which issue shows it, and where, is changed on the issue's page (under its lock).
+    readonly_fields = ["digest", "excluded"]
 
-    def save_model(self, request: HttpRequest, obj: Paper, form: object, change: bool) -> None:
-        if change and "category" in getattr(form, "changed_data", []):
-            obj.classified_by = "editor"  # a rebuild must not undo an editor's choice
+    def save_model(self, request: HttpRequest, obj: Paper, form: Any, change: bool) -> None:
+        if change and "category" in form.changed_data:
+            obj.classified_by = ClassifiedBy.EDITOR  # a rebuild must not undo an editor's choice
         super().save_model(request, obj, form, change)
 
 
-class SectionPaperInline(admin.TabularInline):
-    model = SectionPaper
-    raw_id_fields = ["paper"]
-    extra = 0
+# --- The digest page ------------------------------------------------------------------------
 
 
-@admin.register(DigestSection)
-class DigestSectionAdmin(admin.ModelAdmin):
-    list_display = ["digest", "category", "paper_count", "summary_source", "flag_count"]
-    list_filter = ["summary_source", "digest"]
-    inlines = [SectionPaperInline]
+class SummaryEditor(forms.Textarea):
+    """The Markdown text beside its rendered preview (as readers will see it: sanitised). The
+    preview follows the typing through admin_views/editing.py; without JavaScript it shows the
+    saved text."""
 
-    @admin.display(description="flags")
-    def flag_count(self, obj: DigestSection) -> int:
-        return len(obj.flags)
+    template_name = "admin/digests/widgets/summary_editor.html"
 
-    def save_model(
-        self, request: HttpRequest, obj: DigestSection, form: object, change: bool
-    ) -> None:
-        if change and "summary" in getattr(form, "changed_data", []):
-            obj.summary_source = "editor"  # a rebuild keeps the editor's text
-        super().save_model(request, obj, form, change)
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"rows": 20, "class": "summary-editor-text", **(attrs or {})})
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["preview_html"] = markdown_html(text=str(value or ""))
+        context["preview_url"] = reverse("admin:digests_digest_markdown_preview")
+        return context
+
+    class Media:
+        css = {"all": ["digests/admin/editor.css"]}
+        js = ["digests/admin/summary_editor.js"]
+
+
+class DigestSectionForm(forms.ModelForm):
+    class Meta:
+        model = DigestSection
+        fields = ["category", "position", "summary"]
+        widgets = {"summary": SummaryEditor()}
 
 
 class DigestSectionInline(admin.StackedInline):
     model = DigestSection
+    form = DigestSectionForm
     extra = 0
-    fields = ["category", "position", "summary", "summary_source", "flags", "paper_count"]
-    readonly_fields = ["summary_source", "flags", "paper_count"]
-    show_change_link = True
+    fields = ["review", "category", "position", "summary", "summary_source", "paper_count", "tools"]
+    readonly_fields = ["review", "summary_source", "paper_count", "tools"]
+    verbose_name = "section"
+
+    @admin.display(description="needs review")
+    def review(self, obj: DigestSection) -> SafeString | str:
+        """The reasons the section was flagged, at the top of the section."""
+        if not obj.pk or not obj.flags:
+            return "Nothing flagged."
+        items = format_html_join(
+            "",
+            "<li><strong>{}</strong>: {}</li>",
+            ((flag_label(f.get("code", "")), f.get("message", "")) for f in obj.flags),
+        )
+        return format_html('<ul class="section-flags" role="alert">{}</ul>', items)
+
+    @admin.display(description="regenerate and history")
+    def tools(self, obj: DigestSection) -> SafeString | str:
+        return regenerate.section_tools_html(obj) if obj.pk else "-"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_delete_permission(request, obj)
+
+
+def section_label(section: DigestSection) -> str:
+    return section.category.name
+
+
+class SectionPaperForm(forms.ModelForm):
+    class Meta:
+        model = SectionPaper
+        fields = ["section", "position", "paper"]
+
+    def __init__(self, *args: Any, digest: Digest | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.digest = digest
+        if digest is not None:
+            sections = digest.sections.select_related("category").order_by("position")
+            field = self.fields["section"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = sections
+            field.label_from_instance = section_label  # type: ignore[method-assign,assignment]
+            field.help_text = "Choose another section to move the paper to its category."
+        if self.instance.pk:
+            self.fields["paper"].disabled = True  # an entry's paper is fixed; add another row
+
+    def clean_paper(self) -> Paper:
+        paper: Paper = self.cleaned_data["paper"]
+        if self.instance.pk or self.digest is None:
+            return paper
+        if paper.announced_on != self.digest.date:
+            raise ValidationError(
+                f"{paper.arxiv_id} was announced on {paper.announced_on}, not on "
+                f"{self.digest.date}: only papers of the day can be added."
+            )
+        if paper.digest_id not in (None, self.digest.pk):
+            raise ValidationError(f"{paper.arxiv_id} is already in the issue of {paper.digest}.")
+        entry = SectionPaper.objects.filter(paper=paper).select_related("section__category")
+        if shown := entry.first():
+            raise ValidationError(
+                f"{paper.arxiv_id} is already shown in {shown.section.category.name}."
+            )
+        return paper
+
+    def validate_unique(self) -> None:
+        """`clean_paper` explains a paper shown twice in words an editor understands."""
+        if "paper" not in self.errors:
+            super().validate_unique()
+
+
+class SectionPaperFormSet(BaseInlineFormSet):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.form_kwargs["digest"] = self.instance if self.instance.pk else None
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "digest": self.form_kwargs.get("digest")}
+
+    def clean(self) -> None:
+        super().clean()
+        papers = [f.cleaned_data.get("paper") for f in self.forms if f.cleaned_data]
+        picked = [p.pk for p in papers if p is not None]
+        if len(picked) != len(set(picked)):
+            raise ValidationError("The same paper is listed twice.")
+
+
+class SectionPaperInline(admin.TabularInline):
+    """Every section's papers, in section order: reorder (position), move (section), remove
+    (delete), and add one of the day's papers the build left out (the empty row, by id)."""
+
+    model = SectionPaper
+    fk_name = "digest"
+    form = SectionPaperForm
+    formset = SectionPaperFormSet
+    fields = ["section", "position", "paper", "paper_title", "classified"]
+    readonly_fields = ["paper_title", "classified"]
+    raw_id_fields = ["paper"]
+    extra = 1
+    verbose_name = "paper"
+    verbose_name_plural = "papers of the sections (reorder, move, remove, add)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SectionPaper]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("paper", "section__category")
+            .order_by("section__position", "position")
+        )
+
+    @admin.display(description="title")
+    def paper_title(self, obj: SectionPaper) -> SafeString | str:
+        if not obj.pk:
+            return "-"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            obj.paper.abs_url,
+            obj.paper.title,
+        )
+
+    @admin.display(description="classified by")
+    def classified(self, obj: SectionPaper) -> str:
+        return obj.paper.get_classified_by_display() if obj.pk else "-"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_delete_permission(request, obj)
+
+
+class DigestForm(forms.ModelForm):
+    """Title and introduction, under the optimistic lock: `version` is the one the page showed."""
+
+    class Meta:
+        model = Digest
+        fields = ["title", "introduction", "version"]
+        widgets = {"version": forms.HiddenInput, "introduction": forms.Textarea({"rows": 3})}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is None:
+            return cleaned
+        # Held until the save's transaction ends (the admin saves in one): a second save of
+        # the same version waits here, then finds the version moved on.
+        current = Digest.objects.select_for_update().get(pk=self.instance.pk)
+        if cleaned.get("version") != current.version:
+            who = current.last_changed_by or "someone"
+            when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+            raise ValidationError(
+                f"Not saved: {who} changed this issue at {when}, after you opened this page. "
+                "Your changes are still in the form below. Open the issue again in a new tab, "
+                "carry your changes over there and save that page.",
+                code="stale",
+            )
+        if current.status not in EDITABLE_STATUSES:
+            raise ValidationError(
+                f"Not saved: the issue is {current.status} and can no longer be edited.",
+                code="locked",
+            )
+        return cleaned
+
+
+def _rechecks(formset: Any) -> dict[int, bool]:
+    """Sections whose checks run again after this save, {section id: its papers changed},
+    kept on the formset: a ModelAdmin is shared by every request."""
+    found: dict[int, bool] = formset.__dict__.setdefault("digest_rechecks", {})
+    return found
+
+
+def _count(status: str | None = None) -> Subquery:
+    rows = Delivery.objects.filter(digest=OuterRef("pk"))
+    if status:
+        rows = rows.filter(status=status)
+    counted = rows.order_by().values("digest").annotate(n=Count("pk")).values("n")
+    return Subquery(counted, output_field=IntegerField())
 
 
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):
+    form = DigestForm
+    change_form_template = "admin/digests/digest/change_form.html"
     list_display = [
         "date",
-        "status",
+        "status_shown",
         "paper_count",
         "flagged_sections",
         "total_tokens",
         "estimated_cost",
+        "recipients",
+        "sent",
     ]
     list_filter = ["status"]
+    date_hierarchy = "date"
+    fieldsets = [
+        (None, {"fields": ["title", "introduction", "version"]}),
+        (
+            "Status",
+            {
+                "fields": [
+                    "status",
+                    "send_at",
+                    "approval",
+                    "last_changed",
+                    "sending_started_at",
+                    "sent_at",
+                ]
+            },
+        ),
+        ("Chart", {"fields": ["chart"]}),
+        (
+            "Build and LLM cost",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "paper_count",
+                    "llm_calls",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "estimated_cost",
+                    "built_at",
+                    "build_count",
+                ],
+            },
+        ),
+    ]
     readonly_fields = [
+        "status",
+        "send_at",
+        "approval",
+        "last_changed",
+        "sending_started_at",
+        "sent_at",
         "chart",
         "paper_count",
         "llm_calls",
@@ -111,21 +398,219 @@ class DigestAdmin(admin.ModelAdmin):
         "built_at",
         "build_count",
     ]
-    inlines = [DigestSectionInline]
+    inlines = [DigestSectionInline, SectionPaperInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Digest]:
-        return super().get_queryset(request).prefetch_related("sections")
+        return (
+            super()
+            .get_queryset(request)
+            .defer("chart_png")
+            .prefetch_related("sections")
+            .annotate(recipient_count=_count(), sent_count=_count(Delivery.Status.SENT))
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # issues are built by the pipeline (build_digest), not typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Digest | None = None) -> bool:
+        return editable(obj) and super().has_change_permission(request, obj)
+
+    # --- list columns ---
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj: Digest) -> str:
+        if obj.status == Digest.Status.APPROVED and obj.send_at:
+            at = timezone.localtime(obj.send_at).strftime("%Y-%m-%d %H:%M")
+            auto = ", automatically" if obj.auto_approved else ""
+            return f"approved{auto}: sends {at}"
+        return obj.get_status_display()
 
     @admin.display(description="sections flagged")
     def flagged_sections(self, obj: Digest) -> int:
         return sum(1 for section in obj.sections.all() if section.flags)
 
+    @admin.display(description="LLM tokens")
+    def total_tokens(self, obj: Digest) -> int:
+        return obj.total_tokens
+
+    @admin.display(description="recipients")
+    def recipients(self, obj: Digest) -> int:
+        return getattr(obj, "recipient_count", None) or 0
+
+    @admin.display(description="sent")
+    def sent(self, obj: Digest) -> str:
+        count = getattr(obj, "sent_count", None) or 0
+        if obj.sent_at:
+            return f"{count} ({timezone.localtime(obj.sent_at):%Y-%m-%d %H:%M})"
+        return str(count)
+
+    # --- page fields ---
+
+    @admin.display(description="approval")
+    def approval(self, obj: Digest) -> str:
+        if not obj.approved_at:
+            return "not approved"
+        how = "automatically (nobody acted in time)" if obj.auto_approved else obj.approved_by
+        return f"by {how} at {timezone.localtime(obj.approved_at):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="last change")
+    def last_changed(self, obj: Digest) -> str:
+        who = obj.last_changed_by or "-"
+        when = timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M")
+        return f"version {obj.version}, by {who} at {when}"
+
     @admin.display(description="chart")
     def chart(self, obj: Digest) -> SafeString | str:
-        if not obj.chart_png:
+        if not obj.pk:
             return "-"
         url = reverse("digest-chart", args=[obj.date.isoformat()])
-        return format_html('<img src="{}" alt="category chart" style="max-width:640px">', url)
+        stamp = int(obj.updated_at.timestamp())
+        return format_html(
+            '<img src="{}?v={}" alt="papers per category" style="max-width:640px;width:100%">',
+            url,
+            stamp,
+        )
+
+    # --- pages ---
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            *editing_views.urlpatterns(self),
+            *regenerate.urlpatterns(self),
+            *workflow.urlpatterns(self),
+            *watch.urlpatterns(self),
+        ]
+        return own + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        digest = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if digest is not None:
+            context |= workflow.workflow_context(request, digest)
+            context |= watch.deliveries_context(request, digest)
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- saving ---
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        editor = request.user.get_username()
+        if formset.model is DigestSection:
+            self._sections_save(formset=formset, editor=editor)
+        elif formset.model is SectionPaper:
+            self._entries_save(formset=formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+    def _sections_save(self, *, formset: Any, editor: str) -> None:
+        edited: list[DigestSection] = []
+        for section_form in formset.initial_forms:
+            if "summary" in section_form.changed_data and section_form.instance.pk:
+                before = DigestSection.objects.get(pk=section_form.instance.pk)
+                section_revision_save(section=before, reason=SectionRevision.Reason.EDIT, by=editor)
+                edited.append(section_form.instance)
+        for section in edited:
+            section.summary_source = SummarySource.EDITOR  # a rebuild keeps the editor's text
+        formset.save()
+        for section in formset.new_objects:
+            section.summary_source = SummarySource.EDITOR
+            section.save(update_fields=["summary_source"])
+        rechecks = _rechecks(formset)
+        for section in [*edited, *formset.new_objects]:
+            rechecks.setdefault(section.pk, False)
+
+    def _entries_save(self, *, formset: Any) -> None:
+        touched: set[int] = set()
+        for entry_form in formset.initial_forms:
+            if entry_form in formset.deleted_forms:
+                continue
+            if entry_form.has_changed() and entry_form.instance.pk:
+                touched.add(entry_form.initial["section"])
+        for entry_form in formset.deleted_forms:
+            if entry_form.instance.pk:
+                touched.add(entry_form.instance.section_id)
+                paper_remove(paper=entry_form.instance.paper)
+        entries = formset.save()
+        for entry in entries:
+            touched.add(entry.section_id)
+            paper_file(paper=entry.paper, section=entry.section)
+        if touched:
+            DigestSection.objects.filter(pk__in=touched).update(entries_edited=True)
+            _rechecks(formset).update(dict.fromkeys(touched, True))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        digest: Digest = form.instance
+        changed = [n for n in form.changed_data if n != "version"]
+        if not (changed or any(formset.has_changed() for formset in formsets)):
+            return
+        editor = request.user.get_username()
+        rechecks: dict[int, bool] = {}
+        for formset in formsets:
+            rechecks.update(_rechecks(formset))
+        for section in DigestSection.objects.filter(pk__in=rechecks, digest=digest):
+            section_flags_refresh(section=section, sources_changed=rechecks[section.pk])
+        if any(formset.model is SectionPaper and formset.has_changed() for formset in formsets):
+            digest_counts_refresh(digest=digest)
+        if digest.status == Digest.Status.APPROVED:
+            digest_unapprove(digest=digest, by=editor)
+            messages.warning(
+                request,
+                "This issue was approved; your edit returned it to draft and cancelled its "
+                "scheduled send. Approve it again when it is ready.",
+            )
+            self.log_change(request, digest, "Edited after approval: returned to draft.")
+        form.instance.version = digest_touch(digest_id=digest.pk, by=editor, reviewed=True)
+
+
+@admin.register(DigestSection)
+class DigestSectionAdmin(admin.ModelAdmin):
+    """A list to find flagged sections; they are edited on their issue's page (one lock)."""
+
+    list_display = ["digest", "category", "paper_count", "summary_source", "flag_count"]
+    list_filter = ["summary_source", "digest__status", "digest"]
+    readonly_fields = ["digest", "category", "position", "summary", "summary_source", "flags"]
+
+    @admin.display(description="flags")
+    def flag_count(self, obj: DigestSection) -> int:
+        return len(obj.flags)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SectionRevision)
+class SectionRevisionAdmin(admin.ModelAdmin):
+    list_display = ["section", "reason", "summary_source", "created_by", "created_at"]
+    list_filter = ["reason"]
+    readonly_fields = [f.name for f in SectionRevision._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Regeneration)
+class RegenerationAdmin(admin.ModelAdmin):
+    list_display = ["section", "status", "requested_by", "created_at", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in Regeneration._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(LLMCall)
@@ -142,3 +627,9 @@ class LLMCallAdmin(admin.ModelAdmin):
         "ok",
     ]
     list_filter = ["purpose", "ok", "cached", "digest_date"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from .editing import SYSTEM_ACTORS, digest_touch
 from .models import Digest
 
 
@@ -34,8 +35,11 @@ def next_send_time(*, now: datetime | None = None) -> datetime:
     return candidate.astimezone(ZoneInfo("UTC"))
 
 
-def digest_approve(*, digest: Digest, send_at: datetime | None = None, by: str = "") -> Digest:
-    """Draft -> approved, to be sent at send_at (default: the next daily send time)."""
+def digest_approve(
+    *, digest: Digest, send_at: datetime | None = None, by: str = "", auto: bool = False
+) -> Digest:
+    """Draft -> approved, to be sent at send_at (default: the next daily send time). `auto`:
+    approved by DIGEST_AUTO_APPROVE, not by a person."""
     if not digest.sections.exists():
         raise ApprovalRefused(f"The issue of {digest.date} has no sections: nothing to send.")
     if send_at is not None and timezone.is_naive(send_at):
@@ -46,8 +50,11 @@ def digest_approve(*, digest: Digest, send_at: datetime | None = None, by: str =
         send_at=send_at or next_send_time(now=now),
         approved_at=now,
         approved_by=by[:150],
+        auto_approved=auto,
         updated_at=now,
     )
+    if changed:
+        digest_touch(digest_id=digest.pk, by=by, reviewed=not auto and by not in SYSTEM_ACTORS)
     digest.refresh_from_db()
     if not changed:
         raise ApprovalRefused(
@@ -56,15 +63,19 @@ def digest_approve(*, digest: Digest, send_at: datetime | None = None, by: str =
     return digest
 
 
-def digest_unapprove(*, digest: Digest) -> Digest:
-    """Approved -> draft, before its send starts; a sending or sent issue stays as it is."""
+def digest_unapprove(*, digest: Digest, by: str = "") -> Digest:
+    """Approved -> draft, before its send starts (this cancels the scheduled send); a sending
+    or sent issue stays as it is."""
     changed = Digest.objects.filter(pk=digest.pk, status=Digest.Status.APPROVED).update(
         status=Digest.Status.DRAFT,
         send_at=None,
         approved_at=None,
         approved_by="",
+        auto_approved=False,
         updated_at=timezone.now(),
     )
+    if changed:
+        digest_touch(digest_id=digest.pk, by=by, reviewed=bool(by) and by not in SYSTEM_ACTORS)
     digest.refresh_from_db()
     if not changed:
         raise ApprovalRefused(
@@ -72,3 +83,8 @@ def digest_unapprove(*, digest: Digest) -> Digest:
             "to draft."
         )
     return digest
+
+
+def digests_auto_approve(*, now: datetime | None = None) -> list[int]:
+    """Stub: filled in by the workflow work."""
+    return []

@@ -123,6 +123,11 @@ def top_papers(papers: Sequence[Paper], limit: int) -> list[Paper]:
     return ranked[:limit]
 
 
+def shown(papers: Sequence[Paper]) -> list[Paper]:
+    """The papers a section may list: not those an editor removed from the issue."""
+    return [paper for paper in papers if not paper.excluded]
+
+
 def group_by_category(
     papers: Sequence[Paper], categories: Sequence[Category]
 ) -> dict[int, list[Paper]]:
@@ -176,7 +181,7 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
     kept = editor_sections(existing)
     language = settings.DIGEST_LANGUAGE
     to_summarise = [
-        SectionInput(category=c, papers=top_papers(groups[c.pk], settings.DIGEST_TOP_PAPERS))
+        SectionInput(category=c, papers=top_papers(shown(groups[c.pk]), settings.DIGEST_TOP_PAPERS))
         for c in categories
         if groups[c.pk] and c.pk not in kept
     ]
@@ -200,14 +205,12 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
 
 
 def editor_sections(digest: Digest | None) -> set[int]:
-    """Categories whose section text an editor wrote: a rebuild leaves them alone."""
+    """Categories whose section an editor wrote or whose papers an editor changed: a rebuild
+    leaves them alone."""
     if digest is None:
         return set()
-    return set(
-        digest.sections.filter(summary_source=SummarySource.EDITOR).values_list(
-            "category_id", flat=True
-        )
-    )
+    edited = Q(summary_source=SummarySource.EDITOR) | Q(entries_edited=True)
+    return set(digest.sections.filter(edited).values_list("category_id", flat=True))
 
 
 def digest_get_or_create(*, day: date) -> tuple[Digest, bool]:
@@ -248,6 +251,8 @@ def digest_save(
         digest.estimated_cost = usage.cost
         digest.built_at = timezone.now()
         digest.build_count += 1
+        digest.version += 1  # a form opened before the rebuild must not overwrite it
+        digest.last_changed_by = "build"
         if not digest.introduction or created:
             shown = sum(1 for c in categories if groups[c.pk])
             digest.introduction = words["introduction"].format(
@@ -280,7 +285,7 @@ def sections_replace(
             paper_count=len(groups[category.pk]),
         )
         entries += [
-            SectionPaper(section=section, paper=paper, position=index)
+            SectionPaper(section=section, digest=digest, paper=paper, position=index)
             for index, paper in enumerate(section_input.papers)
         ]
     SectionPaper.objects.bulk_create(entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 
@@ -102,6 +103,8 @@ class Paper(models.Model):
     digest = models.ForeignKey(
         "Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="papers"
     )
+    # An editor took it out of its issue's sources: a rebuild does not put it back.
+    excluded = models.BooleanField(default=False, help_text="Removed from the issue by an editor")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -136,13 +139,28 @@ class Digest(models.Model):
     send_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.CharField(max_length=150, blank=True, help_text="Who approved it")
+    # Approved by DIGEST_AUTO_APPROVE because no editor acted in time.
+    auto_approved = models.BooleanField(default=False)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic locking: every change to the issue's content or status adds one (see
+    # digests.editing.digest_touch); a save made from an older version is refused.
+    version = models.PositiveIntegerField(default=1)
+    # The last person (or process) that changed it, and when an editor last acted on it
+    # (edit, approve, cancel): automatic approval only takes issues nobody has touched.
+    last_changed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-date"]
+        permissions = [
+            ("approve_digest", "Can approve a digest, schedule and cancel its send"),
+            ("send_test_digest", "Can send a test of a digest"),
+            ("regenerate_section", "Can regenerate a section summary with the LLM"),
+            ("resend_digest", "Can resend a digest to deliveries in an unknown state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} {self.date:%Y-%m-%d}"
@@ -169,6 +187,8 @@ class DigestSection(models.Model):
     # Each flag is {"code": ..., "message": ...}; any flag means an editor should look.
     flags = models.JSONField(default=list, blank=True)
     paper_count = models.PositiveIntegerField(default=0, help_text="Papers of the day in it")
+    # An editor reordered, removed, moved or added its papers: a rebuild keeps the section.
+    entries_edited = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["digest", "position"]
@@ -188,14 +208,78 @@ class SectionPaper(models.Model):
     """A paper shown in a section's sources, in order. A paper is shown in one section ever."""
 
     section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="entries")
+    # The section's digest, kept here so the digest's admin page can list every entry inline.
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="entries")
     paper = models.OneToOneField(Paper, on_delete=models.CASCADE, related_name="section_entry")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["section", "position"]
+        verbose_name = "paper in a section"
+        verbose_name_plural = "papers in the sections"
 
     def __str__(self) -> str:
         return f"{self.section} #{self.position} {self.paper.arxiv_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.section_id is not None:
+            self.digest_id = DigestSection.objects.values_list("digest_id", flat=True).get(
+                pk=self.section_id
+            )
+        super().save(*args, **kwargs)
+
+
+class SectionRevision(models.Model):
+    """A section's summary as it was before a change (an edit, a regeneration, a restore)."""
+
+    class Reason(models.TextChoices):
+        EDIT = "edit", "before an editor's edit"
+        REGENERATE = "regenerate", "before a regeneration"
+        RESTORE = "restore", "before a restore"
+
+    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="revisions")
+    summary = models.TextField(blank=True)
+    summary_source = models.CharField(max_length=10, choices=SummarySource.choices)
+    flags = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.section} {self.get_reason_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Regeneration(models.Model):
+    """One request to rewrite a section's summary with the LLM, run by a background task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    section = models.ForeignKey(
+        DigestSection, on_delete=models.CASCADE, related_name="regenerations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=150, blank=True)
+    # The text it replaced, kept so it can be restored.
+    revision = models.ForeignKey(
+        SectionRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.section}: regeneration {self.status}"
 
 
 class LLMCall(models.Model):

@@ -45,6 +45,17 @@ def schedule() -> list[ScheduledTask]:
             day_of_week="*",
             timezone="UTC",
         ),
+        # Every five minutes: with DIGEST_AUTO_APPROVE on, approve drafts nobody acted on by
+        # the auto-approval time (does nothing when the setting is off).
+        ScheduledTask(
+            name="Digest: automatic approval",
+            task="digests.tasks.auto_approve",
+            description="With DIGEST_AUTO_APPROVE on, approves untouched drafts at the set time.",
+            minute="*/5",
+            hour="*",
+            day_of_week="*",
+            timezone="UTC",
+        ),
         # Every day at 03:30 UTC: delete signups never confirmed within PENDING_PURGE_DAYS.
         ScheduledTask(
             name="Readers: purge unconfirmed signups",

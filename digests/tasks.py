@@ -33,3 +33,19 @@ def build_digest(day: str | None = None) -> dict[str, Any]:
 def run_daily(urls: list[str] | None = None) -> dict[str, Any]:
     outcome = daily_run(urls=urls, log=logger.info)
     return outcome.as_dict()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def regenerate_section(regeneration_id: int) -> dict[str, Any]:
+    """An editor asked for a new summary of one section (digests.regenerate)."""
+    from .regenerate import regeneration_run
+
+    return regeneration_run(regeneration_id=regeneration_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def auto_approve() -> list[int]:
+    """Beat: with DIGEST_AUTO_APPROVE on, approves drafts nobody acted on in time."""
+    from .approval import digests_auto_approve
+
+    return digests_auto_approve()

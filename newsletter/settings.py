@@ -75,7 +75,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "newsletter.apps.NewsletterAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -187,6 +187,13 @@ LIST_ID = env("LIST_ID", "Daily AI Insights <daily-ai-insights.localhost>")
 DIGEST_SEND_TIMEZONE = env("DIGEST_SEND_TIMEZONE", "Asia/Seoul")
 DIGEST_SEND_HOUR = env_int("DIGEST_SEND_HOUR", 7)
 DIGEST_SEND_MINUTE = env_int("DIGEST_SEND_MINUTE", 0)
+# For lists that trust the pipeline: a draft nobody has touched is approved automatically at
+# DIGEST_AUTO_APPROVE_HOUR:MINUTE (in DIGEST_SEND_TIMEZONE) after its build. Off by default.
+DIGEST_AUTO_APPROVE = env_bool("DIGEST_AUTO_APPROVE", False)
+DIGEST_AUTO_APPROVE_HOUR = env_int("DIGEST_AUTO_APPROVE_HOUR", 6)
+DIGEST_AUTO_APPROVE_MINUTE = env_int("DIGEST_AUTO_APPROVE_MINUTE", 30)
+# Addresses offered for "send a test" besides the editor's own, comma-separated.
+DIGEST_TEST_ADDRESSES = env_list("DIGEST_TEST_ADDRESSES", [])
 # Recipients per ESP call where the backend batch-sends with merge_data (Mailgun's limit: 1,000).
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 1000)
 # A reader whose categories have no section that day gets a short note ("note") or nothing ("skip").

@@ -1,0 +1,141 @@
+"""What an editor's change does to an issue, outside the admin's forms.
+
+Shared by the admin pages, the regeneration task and the approval code:
+
+- `digest_touch`: every change to an issue's content or status goes through it. It adds one to
+  `Digest.version` (the optimistic lock: a form opened at an older version is refused on save),
+  records who changed it and, for people (not tasks), that an editor has acted on it.
+- `section_revision_save`: keeps a section's summary before it is replaced.
+- `admin_log`: the admin's own log (LogEntry), for actions that are not a form save.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db.models import F, Model
+from django.utils import timezone
+
+from .build import chart_for_day, group_by_category, section_counts_update
+from .models import (
+    Category,
+    ClassifiedBy,
+    Digest,
+    DigestSection,
+    Paper,
+    SectionRevision,
+    SummarySource,
+)
+from .summarize import SectionInput, flag, summary_problems
+
+# Who changed an issue when no person did.
+SYSTEM_ACTORS = frozenset({"build", "regeneration", "auto-approve", "delivery"})
+
+
+def digest_touch(*, digest_id: int, by: str, reviewed: bool = False) -> int:
+    """One more version of the issue; returns the new version. `reviewed` marks that an editor
+    (a person) acted on it, which stops automatic approval from taking it."""
+    now = timezone.now()
+    updates: dict[str, object] = {
+        "version": F("version") + 1,
+        "updated_at": now,
+        "last_changed_by": by[:150],
+    }
+    if reviewed:
+        updates["reviewed_at"] = now
+    Digest.objects.filter(pk=digest_id).update(**updates)
+    return int(Digest.objects.values_list("version", flat=True).get(pk=digest_id))
+
+
+def section_revision_save(*, section: DigestSection, reason: str, by: str) -> SectionRevision:
+    """The section's current summary, kept before it is replaced."""
+    return SectionRevision.objects.create(
+        section=section,
+        summary=section.summary,
+        summary_source=section.summary_source,
+        flags=list(section.flags),
+        reason=reason,
+        created_by=by[:150],
+    )
+
+
+def admin_log(*, user_id: int, obj: Model, message: str) -> None:
+    """A line in the admin's history of `obj` (Recent actions, the object's History page)."""
+    LogEntry.objects.log_actions(user_id, [obj], CHANGE, change_message=message, single_object=True)
+
+
+# --- Papers moved, removed or added by an editor ------------------------------------------------
+
+FLAG_LABELS = {
+    "language": "Language check",
+    "unknown_reference": "Unknown references",
+    "fallback": "Fallback summary used",
+    "budget": "Token budget hit",
+    "llm_error": "LLM error",
+    "sources_changed": "Sources changed",
+}
+SOURCES_CHANGED = (
+    "Its papers were changed after the summary was written: check that every [n] still names "
+    "the right paper, or regenerate the summary."
+)
+
+
+def flag_label(code: str) -> str:
+    return FLAG_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
+def section_input(section: DigestSection) -> SectionInput:
+    papers = [entry.paper for entry in section.entries.select_related("paper").order_by("position")]
+    return SectionInput(category=section.category, papers=papers)
+
+
+def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> list[dict[str, str]]:
+    """Runs the summary checks again on the section as it now is and stores the flags.
+
+    An editor's text is judged on its own (the build's fallback and budget flags no longer
+    apply); an LLM or fallback text keeps the build's flags, and when its papers changed it is
+    flagged, since its [n] references were written for the old list."""
+    problems = summary_problems(
+        text=section.summary, section=section_input(section), language=settings.DIGEST_LANGUAGE
+    )
+    if section.summary_source == SummarySource.EDITOR:
+        flags = problems
+    else:
+        rechecked = {"unknown_reference", "language"}
+        flags = [f for f in section.flags if f.get("code") not in rechecked | {"sources_changed"}]
+        flags += problems
+        was_flagged = any(f.get("code") == "sources_changed" for f in section.flags)
+        if sources_changed or was_flagged:
+            flags.append(flag("sources_changed", SOURCES_CHANGED))
+    section.flags = flags
+    section.save(update_fields=["flags"])
+    return flags
+
+
+def paper_file(*, paper: Paper, section: DigestSection) -> None:
+    """The paper now belongs to the section's category, by an editor's choice, in its issue."""
+    changes: dict[str, object] = {"digest_id": section.digest_id, "excluded": False}
+    if paper.category_id != section.category_id:
+        changes |= {"category_id": section.category_id, "classified_by": ClassifiedBy.EDITOR}
+    Paper.objects.filter(pk=paper.pk).update(**changes)
+
+
+def paper_remove(*, paper: Paper) -> None:
+    """Out of the issue's sources; it stays a paper of the day (counted in the chart)."""
+    Paper.objects.filter(pk=paper.pk).update(excluded=True)
+
+
+def digest_counts_refresh(*, digest: Digest) -> None:
+    """Papers per category and the chart, from the papers of the issue as they now are."""
+    categories = list(Category.objects.filter(active=True))
+    papers = list(Paper.objects.filter(digest=digest))
+    groups = group_by_category(papers, categories)
+    section_counts_update(digest=digest, groups=groups, categories=categories)
+    Digest.objects.filter(pk=digest.pk).update(
+        chart_png=chart_for_day(
+            day=digest.date,
+            categories=categories,
+            groups=groups,
+            language=settings.DIGEST_LANGUAGE,
+        )
+    )

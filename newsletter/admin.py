@@ -1,0 +1,20 @@
+"""The admin site: Django's, with the newsletter's dashboard beside the model pages."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, path
+
+
+class NewsletterAdminSite(admin.AdminSite):
+    site_header = "Daily AI Insights"
+    site_title = "Daily AI Insights admin"
+    index_title = "Issues, readers and deliveries"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        from digests.admin_views.watch import dashboard_view
+
+        return [
+            path("dashboard/", self.admin_view(dashboard_view), name="dashboard"),
+            *super().get_urls(),
+        ]
