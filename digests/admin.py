@@ -121,7 +121,7 @@ class SummaryEditor(forms.Textarea):
     preview follows the typing through admin_views/editing.py; without JavaScript it shows the
     saved text."""
 
-    template_name = "admin/digests/widgets/summary_editor.html"
+    template_name = "digests/widgets/summary_editor.html"  # an app template: forms render those
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__({"rows": 20, "class": "summary-editor-text", **(attrs or {})})

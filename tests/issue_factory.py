@@ -78,5 +78,7 @@ def issue_create(
         )
         for index in range(papers_per_section):
             paper = paper_make(day=day)
+            paper.category, paper.digest, paper.classified_by = category, digest, "llm"
+            paper.save(update_fields=["category", "digest", "classified_by"])
             SectionPaper.objects.create(section=section, paper=paper, position=index)
     return digest
