@@ -30,7 +30,7 @@ from subscribers.models import Delivery
 
 from .admin_views import editing as editing_views
 from .admin_views import regenerate, watch, workflow
-from .approval import digest_unapprove
+from .approval import digest_unapprove, local_time_label
 from .editing import (
     digest_counts_refresh,
     digest_touch,
@@ -420,7 +420,7 @@ class DigestAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_shown(self, obj: Digest) -> str:
         if obj.status == Digest.Status.APPROVED and obj.send_at:
-            at = timezone.localtime(obj.send_at).strftime("%Y-%m-%d %H:%M")
+            at = local_time_label(obj.send_at)
             auto = ", automatically" if obj.auto_approved else ""
             return f"approved{auto}: sends {at}"
         return obj.get_status_display()
@@ -441,7 +441,7 @@ class DigestAdmin(admin.ModelAdmin):
     def sent(self, obj: Digest) -> str:
         count = getattr(obj, "sent_count", None) or 0
         if obj.sent_at:
-            return f"{count} ({timezone.localtime(obj.sent_at):%Y-%m-%d %H:%M})"
+            return f"{count} ({local_time_label(obj.sent_at)})"
         return str(count)
 
     # --- page fields ---
@@ -451,13 +451,12 @@ class DigestAdmin(admin.ModelAdmin):
         if not obj.approved_at:
             return "not approved"
         how = "automatically (nobody acted in time)" if obj.auto_approved else obj.approved_by
-        return f"by {how} at {timezone.localtime(obj.approved_at):%Y-%m-%d %H:%M}"
+        return f"by {how} at {local_time_label(obj.approved_at)}"
 
     @admin.display(description="last change")
     def last_changed(self, obj: Digest) -> str:
         who = obj.last_changed_by or "-"
-        when = timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M")
-        return f"version {obj.version}, by {who} at {when}"
+        return f"version {obj.version}, by {who} at {local_time_label(obj.updated_at)}"
 
     @admin.display(description="chart")
     def chart(self, obj: Digest) -> SafeString | str:

@@ -55,6 +55,9 @@ class LLMRequest:
     user: str
     # A pydantic model: structured output through `chat.completions.parse`. None: plain text.
     schema: type[pydantic.BaseModel] | None = None
+    # False: always ask the LLM (an editor wants another answer to the same prompt); the new
+    # answer still replaces the cached one, so a later rebuild reuses the latest text.
+    use_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -233,10 +236,11 @@ def llm_run_many(*, requests: Sequence[LLMRequest]) -> list[LLMOutcome]:
 def cache_hits_serve(
     *, requests: Sequence[LLMRequest], keys: list[str], model: str
 ) -> dict[int, LLMOutcome]:
-    entries = {e.key: e for e in LLMCacheEntry.objects.filter(key__in=set(keys))}
+    wanted = {key for request, key in zip(requests, keys, strict=True) if request.use_cache}
+    entries = {e.key: e for e in LLMCacheEntry.objects.filter(key__in=wanted)} if wanted else {}
     hits: dict[int, LLMOutcome] = {}
     for index, (request, key) in enumerate(zip(requests, keys, strict=True)):
-        entry = entries.get(key)
+        entry = entries.get(key) if request.use_cache else None
         outcome = cached_outcome(request=request, entry=entry) if entry else None
         if outcome is not None:
             hits[index] = outcome

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
 from .langcheck import language_problems
-from .llm import LLMOutcome, LLMRequest, llm_run_many
+from .llm import BudgetExceeded, LLMOutcome, LLMRequest, LLMUnavailable, llm_run, llm_run_many
 from .models import Category, LLMCall, Paper
 
 PROMPT_VERSION = "summarize-v1"
@@ -166,6 +166,36 @@ def sections_summarize(
         for i, s in enumerate(todo)
     }
     return [done.get(id(s)) or empty_summary(language=language) for s in sections]
+
+
+def section_summarize_fresh(
+    *, section: SectionInput, language: str, digest_date: date
+) -> SectionSummary:
+    """A new LLM report for one section, never served from the cache (an editor asked for
+    another one), checked and asked again once like `sections_summarize`. Without an answer it
+    raises LLMUnavailable (BudgetExceeded for the budget) instead of falling back: the caller
+    keeps the text the section has."""
+    first = fresh_run(summary_request(section=section, language=language, digest_date=digest_date))
+    if not first.ok:
+        error = BudgetExceeded if first.budget_exceeded else LLMUnavailable
+        raise error(first.error)
+    problems = summary_problems(text=first.text, section=section, language=language)
+    retry = None
+    if problems:
+        again = summary_request(
+            section=section,
+            language=language,
+            digest_date=digest_date,
+            problems=[p["message"] for p in problems],
+        )
+        retry = fresh_run(again)
+    return section_result(
+        section=section, language=language, first=first, first_problems=problems, retry=retry
+    )
+
+
+def fresh_run(request: LLMRequest) -> LLMOutcome:
+    return llm_run(request=replace(request, use_cache=False))
 
 
 def empty_summary(*, language: str) -> SectionSummary:

@@ -1,4 +1,5 @@
-"""The list in the admin: find and filter readers, import and export CSV, read ESP events.
+"""The list in the admin: find and filter readers, import and export CSV, read ESP events and
+deliveries.
 
 Readers are added by import only (new addresses get a confirmation email, or are recorded as
 confirmed with a consent note), never by the plain add form, which would skip consent.
@@ -11,12 +12,15 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.text import Truncator
+
+from digests.models import Digest
 
 from .csv_io import (
     IMPORT_MAX_BYTES,
@@ -25,7 +29,7 @@ from .csv_io import (
     subscribers_csv_rows,
     subscribers_import,
 )
-from .models import EmailEvent, Subscriber
+from .models import Delivery, EmailEvent, Subscriber
 
 CONSENT_FIELDS = (
     "consent_at",
@@ -211,3 +215,76 @@ class EmailEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class DigestListFilter(admin.RelatedFieldListFilter):
+    """The issues that have deliveries, without loading each issue's chart image."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
+        sent = Delivery.objects.filter(digest=OuterRef("pk"))
+        digests = Digest.objects.filter(Exists(sent)).only("pk", "title", "date")
+        return [(digest.pk, str(digest)) for digest in digests.order_by("-date")]
+
+
+DELIVERY_COLUMNS = (
+    "digest",
+    "email",
+    "status",
+    "attempts",
+    "sent_at",
+    "opened_at",
+    "clicked_at",
+    "error_shown",
+)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Each reader's copy of each issue, as the send engine recorded it: for reading only (the
+    engine alone changes a delivery; an editor resends the unknown from the digest's page).
+
+    Readers' addresses are for those who may see subscribers (editors), not for viewers."""
+
+    list_display = DELIVERY_COLUMNS
+    list_filter = ["status", ("digest", DigestListFilter)]
+    search_fields = ["email"]
+    # Counting every delivery of every issue on each page is slow with 100,000 readers.
+    show_full_result_count = False
+
+    @admin.display(description="error")
+    def error_shown(self, obj: Delivery) -> str:
+        return Truncator(obj.error).chars(120)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        return super().get_queryset(request).select_related("digest").defer("digest__chart_png")
+
+    def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
+        if addresses_visible(request):
+            return DELIVERY_COLUMNS
+        return tuple(column for column in DELIVERY_COLUMNS if column != "email")
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        if addresses_visible(request):
+            return super().get_list_display_links(request, list_display)
+        return None  # a delivery's page names its reader
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return list(self.search_fields) if addresses_visible(request) else []
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or addresses_visible(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def addresses_visible(request: HttpRequest) -> bool:
+    """Whether the user may see readers' addresses (editors may; viewers may not)."""
+    return bool(request.user.has_perm("subscribers.view_subscriber"))

@@ -20,7 +20,8 @@ The flow, each step safe to repeat:
    delivery fails, the others are sent. 401/403/404 (account, key or domain) fail the call.
 4. A worker killed mid-call leaves its rows "sending". `digest_send_resume` turns rows claimed
    longer than DELIVERY_STALE_AFTER_SECONDS ago into "unknown" (the ESP may have sent them: they
-   are listed for the editor, `deliveries_unknown`, never resent blindly) and re-enqueues queued
+   are listed for the editor, `deliveries_unknown`, never resent blindly: only the editor's
+   "resend to the unknown", `deliveries_unknown_resend`, sends them again) and re-enqueues queued
    rows. A digest becomes "sent" (one conditional UPDATE) once none of its rows is queued or
    sending; "unknown" rows do not hold it back.
 
@@ -48,7 +49,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
 from django.db import models, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -626,7 +628,11 @@ def digest_finish_if_done(*, digest_id: int) -> bool:
     done = Digest.objects.filter(pk=digest_id, status=Digest.Status.SENDING).exclude(
         Exists(pending)
     )
-    return done.update(status=Digest.Status.SENT, sent_at=now, updated_at=now) == 1
+    # A resend to the unknown closes the issue again: its first sent_at stays.
+    closed = done.update(
+        status=Digest.Status.SENT, sent_at=Coalesce(F("sent_at"), now), updated_at=now
+    )
+    return closed == 1
 
 
 # --- crash recovery and the schedule --------------------------------------------------------------
@@ -685,6 +691,35 @@ def deliveries_unknown(*, digest_id: int) -> list[Delivery]:
             "email"
         )
     )
+
+
+# What a resent row's `error` says until it is sent again (the earlier error follows it).
+RESEND_NOTE = "resent by an editor after an unknown outcome; before: "
+
+
+def deliveries_unknown_resend(*, digest_id: int) -> int:
+    """Sends the digest again to its deliveries in an unknown state, by an editor's explicit
+    choice: those readers may get it twice. No other row is touched, so nobody else gets a
+    second copy. The rows go back to "queued" without their claim (a late answer to the old
+    call cannot record them); a digest already "sent" is "sending" again until they are done
+    (`digest_finish_if_done` closes it). Returns how many were queued."""
+    now = timezone.now()
+    with transaction.atomic():
+        unknown = Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.UNKNOWN)
+        resent = unknown.update(
+            status=Delivery.Status.QUEUED,
+            claim="",
+            claimed_at=None,
+            error=Concat(Value(RESEND_NOTE), F("error"), output_field=models.TextField()),
+        )
+        if not resent:
+            return 0
+        reopened = Digest.objects.filter(pk=digest_id, status=Digest.Status.SENT)
+        reopened.update(status=Digest.Status.SENDING, updated_at=now)
+        chunks = chunks_plan(digest_id=digest_id)
+        transaction.on_commit(partial(chunks_enqueue, digest_id=digest_id, chunks=chunks))
+    logger.warning("digest %s: resending to %s deliveries in an unknown state", digest_id, resent)
+    return resent
 
 
 def delivery_counts(*, digest_id: int) -> dict[str, int]:

@@ -3,9 +3,11 @@ a few fields and post the rest as they were shown (inline management forms inclu
 
 from __future__ import annotations
 
+import importlib
 from html.parser import HTMLParser
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 
 
@@ -69,10 +71,18 @@ def form_fields(html: str, form_id: str) -> dict[str, Any]:
     return {k: (v[0] if len(v) == 1 else v) for k, v in reader.data.items() if v}
 
 
-def staff_in(group: str, username: str) -> User:
+def groups_ensure() -> None:
+    """The migration's groups; a transactional test's flush removes them with every row."""
+    if Group.objects.filter(name__in=["Editors", "Viewers"]).count() < 2:
+        roles = importlib.import_module("digests.migrations.0005_editor_groups")
+        roles.groups_create(django_apps, None)
+
+
+def staff_in(group: str, username: str, password: str = "") -> User:
     """A staff user in one of the groups the migration creates (Editors, Viewers)."""
+    groups_ensure()
     user = User.objects.create_user(
-        username=username, email=f"{username}@example.com", password="x", is_staff=True
+        username=username, email=f"{username}@example.com", password=password or None, is_staff=True
     )
     user.groups.add(Group.objects.get(name=group))
     return user

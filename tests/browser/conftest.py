@@ -78,7 +78,8 @@ def browser_preconditions() -> None:
 def migration_data_restored(
     browser_preconditions: None, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[None]:
-    """Puts back the rows of the data migration (default categories and feed) after the module.
+    """Puts back the rows of the data migrations (default categories and feed, the Editors and
+    Viewers groups) after the module.
 
     A transactional test ends with a flush of every table, which removes them too; tests that
     run later in the session and expect the migrated database (tests/integration/
@@ -88,6 +89,8 @@ def migration_data_restored(
     with django_db_blocker.unblock():
         defaults = importlib.import_module("digests.migrations.0002_default_categories_and_feeds")
         defaults.create_defaults(django_apps, None)
+        roles = importlib.import_module("digests.migrations.0005_editor_groups")
+        roles.groups_create(django_apps, None)
 
 
 @pytest.fixture(scope="module")
