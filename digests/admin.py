@@ -137,11 +137,26 @@ class SummaryEditor(forms.Textarea):
         js = ["digests/admin/summary_editor.js"]
 
 
+class TextField(forms.CharField):
+    """Text with the line ends browsers submit (CRLF) stored as LF, so an untouched text is
+    not seen as changed (which would make an LLM summary the editor's). Not stripped either,
+    for the same reason."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["strip"] = False
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class DigestSectionForm(forms.ModelForm):
     class Meta:
         model = DigestSection
         fields = ["category", "position", "summary"]
         widgets = {"summary": SummaryEditor()}
+        field_classes = {"summary": TextField}
 
 
 class DigestSectionInline(admin.StackedInline):
@@ -294,6 +309,7 @@ class DigestForm(forms.ModelForm):
         model = Digest
         fields = ["title", "introduction", "version"]
         widgets = {"version": forms.HiddenInput, "introduction": forms.Textarea({"rows": 3})}
+        field_classes = {"introduction": TextField}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
