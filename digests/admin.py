@@ -147,7 +147,7 @@ class TextField(forms.CharField):
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -166,6 +166,9 @@ class DigestSectionInline(admin.StackedInline):
     fields = ["review", "category", "position", "summary", "summary_source", "paper_count", "tools"]
     readonly_fields = ["review", "summary_source", "paper_count", "tools"]
     verbose_name = "section"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DigestSection]:
+        return super().get_queryset(request).select_related("digest", "category")
 
     @admin.display(description="needs review")
     def review(self, obj: DigestSection) -> SafeString | str:
@@ -198,22 +201,36 @@ def section_label(section: DigestSection) -> str:
 
 
 class SectionPaperForm(forms.ModelForm):
+    # Declared, so the admin adds no add/change links around it, and its choices are given by
+    # the formset: one query for every row, not one per row.
+    section = forms.ModelChoiceField(
+        queryset=DigestSection.objects.none(),
+        help_text="Choose another section to move the paper to its category.",
+    )
+
     class Meta:
         model = SectionPaper
         fields = ["section", "position", "paper"]
 
-    def __init__(self, *args: Any, digest: Digest | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        digest: Digest | None = None,
+        section_choices: list[tuple[Any, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.digest = digest
+        field = self.fields["section"]
+        assert isinstance(field, forms.ModelChoiceField)
         if digest is not None:
-            sections = digest.sections.select_related("category").order_by("position")
-            field = self.fields["section"]
-            assert isinstance(field, forms.ModelChoiceField)
-            field.queryset = sections
-            field.label_from_instance = section_label  # type: ignore[method-assign,assignment]
-            field.help_text = "Choose another section to move the paper to its category."
+            field.queryset = digest.sections.all()
+        if section_choices is not None:
+            field.choices = section_choices
         if self.instance.pk:
-            self.fields["paper"].disabled = True  # an entry's paper is fixed; add another row
+            # An entry's paper is fixed (add another row instead); its title is shown beside.
+            self.fields["paper"].disabled = True
+            self.fields["paper"].widget = forms.HiddenInput()
 
     def clean_paper(self) -> Paper:
         paper: Paper = self.cleaned_data["paper"]
@@ -242,10 +259,14 @@ class SectionPaperForm(forms.ModelForm):
 class SectionPaperFormSet(BaseInlineFormSet):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.form_kwargs["digest"] = self.instance if self.instance.pk else None
-
-    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
-        return {**super().get_form_kwargs(index), "digest": self.form_kwargs.get("digest")}
+        digest = self.instance if self.instance.pk else None
+        self.form_kwargs["digest"] = digest
+        if digest is not None:
+            sections = digest.sections.select_related("category").order_by("position")
+            self.form_kwargs["section_choices"] = [
+                ("", "---------"),
+                *((section.pk, section_label(section)) for section in sections),
+            ]
 
     def clean(self) -> None:
         super().clean()
@@ -274,7 +295,7 @@ class SectionPaperInline(admin.TabularInline):
         return (
             super()
             .get_queryset(request)
-            .select_related("paper", "section__category")
+            .select_related("paper", "section__category", "section__digest")
             .order_by("section__position", "position")
         )
 
@@ -283,8 +304,9 @@ class SectionPaperInline(admin.TabularInline):
         if not obj.pk:
             return "-"
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            '<a href="{}" target="_blank" rel="noopener">{}</a> {}',
             obj.paper.abs_url,
+            obj.paper.arxiv_id,
             obj.paper.title,
         )
 
@@ -583,8 +605,18 @@ class DigestAdmin(admin.ModelAdmin):
         form.instance.version = digest_touch(digest_id=digest.pk, by=editor, reviewed=True)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the application: listed and shown, never typed in or changed here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(DigestSection)
-class DigestSectionAdmin(admin.ModelAdmin):
+class DigestSectionAdmin(ReadOnlyAdmin):
     """A list to find flagged sections; they are edited on their issue's page (one lock)."""
 
     list_display = ["digest", "category", "paper_count", "summary_source", "flag_count"]
@@ -595,41 +627,23 @@ class DigestSectionAdmin(admin.ModelAdmin):
     def flag_count(self, obj: DigestSection) -> int:
         return len(obj.flags)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(SectionRevision)
-class SectionRevisionAdmin(admin.ModelAdmin):
+class SectionRevisionAdmin(ReadOnlyAdmin):
     list_display = ["section", "reason", "summary_source", "created_by", "created_at"]
     list_filter = ["reason"]
     readonly_fields = [f.name for f in SectionRevision._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Regeneration)
-class RegenerationAdmin(admin.ModelAdmin):
+class RegenerationAdmin(ReadOnlyAdmin):
     list_display = ["section", "status", "requested_by", "created_at", "finished_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in Regeneration._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin):
+class LLMCallAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "digest_date",
@@ -642,9 +656,3 @@ class LLMCallAdmin(admin.ModelAdmin):
         "ok",
     ]
     list_filter = ["purpose", "ok", "cached", "digest_date"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
+from django.test import Client
 
 
 class _FormReader(HTMLParser):
@@ -86,3 +87,10 @@ def staff_in(group: str, username: str, password: str = "") -> User:
     )
     user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def client_for(user: User) -> Client:
+    """A test client logged in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from digests.approval import digest_approve
@@ -24,7 +26,7 @@ from digests.models import (
     SummarySource,
 )
 from subscribers.models import Delivery
-from tests.admin_forms import form_fields, staff_in
+from tests.admin_forms import client_for, form_fields, staff_in
 from tests.digests.test_build import DAY, a_day_of_papers
 from tests.issue_factory import issue_create, paper_make
 
@@ -48,12 +50,6 @@ def issue() -> Digest:
 
 def change_url(digest: Digest) -> str:
     return reverse("admin:digests_digest_change", args=[digest.pk])
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def page_form(client: Client, digest: Digest) -> dict[str, Any]:
@@ -425,3 +421,15 @@ def test_only_staff_reach_the_admin(issue: Digest) -> None:
     reader.groups.add(Group.objects.get(name="Editors"))  # a group without is_staff is not enough
     response = client_for(reader).get(change_url(issue))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_page_makes_no_query_per_paper(editor: User) -> None:
+    """An issue's page costs the same number of queries with 2 or 5 papers per section."""
+    client = client_for(editor)
+    counts = []
+    for day, papers in ((date(2026, 8, 13), 2), (date(2026, 8, 14), 5)):
+        digest = issue_create(day=day, papers_per_section=papers, summary_length=300)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(change_url(digest)).status_code == 200
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1], counts

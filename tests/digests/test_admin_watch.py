@@ -21,7 +21,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from digests.models import Category, Digest, Feed
 from subscribers.models import Delivery
 from subscribers.rendering import render_caches_clear, variant_key
-from tests.admin_forms import form_fields, staff_in
+from tests.admin_forms import client_for, form_fields, staff_in
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
 
@@ -46,12 +46,6 @@ def editor() -> User:
 @pytest.fixture
 def viewer() -> User:
     return staff_in("Viewers", "min-ho")
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def categories() -> list[Category]:

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from digests.models import Category, Digest
 from subscribers.models import Delivery, Subscriber
-from tests.admin_forms import staff_in
+from tests.admin_forms import client_for, staff_in
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
 
@@ -39,12 +39,6 @@ def _frozen() -> Iterator[None]:
 @pytest.fixture
 def viewer() -> User:
     return staff_in("Viewers", "min-ho")
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def days_ago(days: int, hour: int = 12) -> datetime:
