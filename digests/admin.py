@@ -200,6 +200,19 @@ def section_label(section: DigestSection) -> str:
     return section.category.name
 
 
+class StaticText(forms.Widget):
+    """A value shown as text in a form's column (no input, and no query to find its label)."""
+
+    def __init__(self, *, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        return format_html('<span class="static-text">{}</span>', self.text)
+
+
 class SectionPaperForm(forms.ModelForm):
     # Declared, so the admin adds no add/change links around it, and its choices are given by
     # the formset: one query for every row, not one per row.
@@ -228,9 +241,9 @@ class SectionPaperForm(forms.ModelForm):
         if section_choices is not None:
             field.choices = section_choices
         if self.instance.pk:
-            # An entry's paper is fixed (add another row instead); its title is shown beside.
+            # An entry's paper is fixed (add another row instead): shown, not an input.
             self.fields["paper"].disabled = True
-            self.fields["paper"].widget = forms.HiddenInput()
+            self.fields["paper"].widget = StaticText(text=self.instance.paper.arxiv_id)
 
     def clean_paper(self) -> Paper:
         paper: Paper = self.cleaned_data["paper"]
@@ -304,10 +317,7 @@ class SectionPaperInline(admin.TabularInline):
         if not obj.pk:
             return "-"
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a> {}',
-            obj.paper.abs_url,
-            obj.paper.arxiv_id,
-            obj.paper.title,
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.paper.abs_url, obj.paper.title
         )
 
     @admin.display(description="classified by")

@@ -33,7 +33,13 @@ from subscribers.models import Delivery, Subscriber
 from tests.admin_forms import staff_in
 from tests.browser.conftest import SCREENSHOTS
 from tests.fakes.esp_server import FakeESP
-from tests.integration.conftest import Service, database_url_for, service_start, wait_until
+from tests.integration.conftest import (
+    Service,
+    database_url_for,
+    free_port,
+    service_start,
+    wait_until,
+)
 from tests.issue_factory import issue_create
 
 pytestmark = [
@@ -44,6 +50,7 @@ pytestmark = [
 
 DOMAIN = "mg.example.com"
 PASSWORD = "a long editor passphrase"
+LLM_LATENCY = 3.0
 NEW_SUMMARY = "**편집자 요약**\n\n편집자가 고친 요약입니다. 첫 논문이 가장 중요합니다 [1]."
 
 
@@ -54,14 +61,41 @@ def fake_esp() -> Iterator[FakeESP]:
 
 
 @pytest.fixture(scope="module")
+def services_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("editor-journey-services")
+
+
+@pytest.fixture(scope="module")
+def slow_llm(browser_preconditions: None, services_log_dir: Path) -> Iterator[str]:
+    """The fake OpenAI-compatible server, answering after LLM_LATENCY seconds, so a
+    regeneration is still under way when the editor is back on the page."""
+    server = service_start(
+        "editor-journey-llm",
+        [
+            sys.executable,
+            *("-m", "tests.fakes.openai_server", "--port", str(free_port())),
+            *("--latency", str(LLM_LATENCY)),
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        log_dir=services_log_dir,
+    )
+    try:
+        yield server.wait_for_log(r"https?://\S+", timeout=30).group(0).rstrip(".,")
+    finally:
+        server.stop(timeout=5)
+
+
+@pytest.fixture(scope="module")
 def esp_worker(
     browser_preconditions: None,
     django_db_setup: None,
     live_server: Any,
     fake_esp: FakeESP,
-    tmp_path_factory: pytest.TempPathFactory,
+    slow_llm: str,
+    services_log_dir: Path,
 ) -> Iterator[Service]:
-    """A real Celery worker on the test database that sends through the fake Mailgun API."""
+    """A real Celery worker on the test database that sends through the fake Mailgun API and
+    asks the (slow) fake LLM."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "newsletter.settings",
@@ -75,6 +109,8 @@ def esp_worker(
         "ANYMAIL_MAILGUN_API_URL": fake_esp.base_url + "/v3",
         "DEFAULT_FROM_EMAIL": f"Daily AI Insights <digest@{DOMAIN}>",
         "SITE_URL": live_server.url,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": slow_llm,
         "PYTHONUNBUFFERED": "1",
     }
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
@@ -87,7 +123,7 @@ def esp_worker(
             *("-n", f"editor-{os.getpid()}@%h"),
         ],
         env=env,
-        log_dir=tmp_path_factory.mktemp("editor-journey-services"),
+        log_dir=services_log_dir,
     )
     try:
         worker.wait_for_log(r"\bready\.", timeout=60)
@@ -95,6 +131,14 @@ def esp_worker(
     finally:
         celery_app.control.purge()
         worker.stop()
+
+
+def login(page: Page, live_server: Any, next_url: str) -> None:
+    staff_in("Editors", "editor", password=PASSWORD)
+    page.goto(live_server.url + reverse("admin:login") + f"?next={next_url}")
+    page.locator("#id_username").fill("editor")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
 
 
 def readers_create(categories: list[Category]) -> list[str]:
@@ -126,14 +170,10 @@ def test_an_editor_edits_previews_approves_and_watches_the_send(
     moved = first.entries.order_by("position").last()
     assert moved is not None
     readers = readers_create(categories)
-    staff_in("Editors", "editor", password=PASSWORD)
     change_url = live_server.url + reverse("admin:digests_digest_change", args=[digest.pk])
 
     # Log in; the list shows today's draft with its flagged section.
-    page.goto(live_server.url + reverse("admin:digests_digest_changelist"))
-    page.locator("#id_username").fill("editor")
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
+    login(page, live_server, reverse("admin:digests_digest_changelist"))
     expect(page.locator("td.field-flagged_sections").first).to_have_text("1")
     page.goto(change_url)
 
@@ -207,3 +247,40 @@ def test_an_editor_edits_previews_approves_and_watches_the_send(
     expect(panel.locator("img.deliveries-chart")).to_be_visible()
     panel.scroll_into_view_if_needed()
     screenshot(page, "admin-deliveries")
+
+
+def test_an_editor_regenerates_a_summary_watches_its_progress_and_finds_the_old_text(
+    page: Page,
+    live_server: Any,
+    esp_worker: Service,
+    default_categories: None,
+    screenshot: Callable[..., Path],
+) -> None:
+    category = Category.objects.get(slug="llm")
+    old_text = "**요약 보고서**\n\n편집자가 예전에 쓴 요약입니다 [1]."
+    digest = issue_create(categories=[category], summaries={category.pk: old_text})
+    digest_counts_refresh(digest=digest)
+    section = digest.sections.get()
+    change = reverse("admin:digests_digest_change", args=[digest.pk])
+    login(page, live_server, change)
+
+    page.get_by_role("link", name="Regenerate with the LLM…").click()
+    page.get_by_role("button", name="Regenerate the summary").click()
+
+    # Back on the issue: the worker is waiting for the (slow) LLM; the page shows it, then
+    # tells the editor the new text is ready.
+    status = page.locator(f"#regenerate-{section.pk} .regeneration-status")
+    expect(status.locator("progress")).to_be_visible()
+    reload = status.get_by_role("link", name="Reload the page to see it")
+    expect(reload).to_be_visible(timeout=60_000)
+    screenshot(page, "admin-regeneration-done")
+    reload.click()
+
+    section.refresh_from_db()
+    assert section.summary != old_text and section.summary_source == SummarySource.LLM
+    textarea = page.locator("textarea[name='sections-0-summary']")
+    expect(textarea).to_have_value(section.summary)
+    history = page.locator(f"#regenerate-{section.pk} .revision-history")
+    history.locator("summary").click()
+    history.get_by_role("link").first.click()
+    expect(page.locator("body")).to_contain_text("편집자가 예전에 쓴 요약입니다 [1].")
