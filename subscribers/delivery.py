@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,7 +49,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
 from django.db import models, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, Value
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
@@ -723,8 +723,8 @@ def deliveries_unknown_resend(*, digest_id: int) -> int:
 
 
 def delivery_counts(*, digest_id: int) -> dict[str, int]:
-    rows = Delivery.objects.filter(digest_id=digest_id).values_list("status", flat=True)
-    counts = Counter(rows.order_by())
+    rows = Delivery.objects.filter(digest_id=digest_id).order_by().values("status")
+    counts = dict(rows.annotate(n=Count("pk")).values_list("status", "n"))
     return {status: counts.get(status, 0) for status in Delivery.Status.values}
 
 
