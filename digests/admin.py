@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
@@ -159,7 +160,20 @@ class DigestSectionForm(forms.ModelForm):
         field_classes = {"summary": TextField}
 
 
-class DigestSectionInline(admin.StackedInline):
+class EditableWithIssue(InlineModelAdmin):
+    """An inline of an issue: changed only while the issue is (`editable`)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return editable(obj) and super().has_delete_permission(request, obj)
+
+
+class DigestSectionInline(EditableWithIssue, admin.StackedInline):
     model = DigestSection
     form = DigestSectionForm
     extra = 0
@@ -185,15 +199,6 @@ class DigestSectionInline(admin.StackedInline):
     @admin.display(description="regenerate and history")
     def tools(self, obj: DigestSection) -> SafeString | str:
         return regenerate.section_tools_html(obj) if obj.pk else "-"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_delete_permission(request, obj)
 
 
 def section_label(section: DigestSection) -> str:
@@ -289,7 +294,7 @@ class SectionPaperFormSet(BaseInlineFormSet):
             raise ValidationError("The same paper is listed twice.")
 
 
-class SectionPaperInline(admin.TabularInline):
+class SectionPaperInline(EditableWithIssue, admin.TabularInline):
     """Every section's papers, in section order: reorder (position), move (section), remove
     (delete), and add one of the day's papers the build left out (the empty row, by id)."""
 
@@ -324,15 +329,6 @@ class SectionPaperInline(admin.TabularInline):
     def classified(self, obj: SectionPaper) -> str:
         return obj.paper.get_classified_by_display() if obj.pk else "-"
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return editable(obj) and super().has_delete_permission(request, obj)
-
 
 class DigestForm(forms.ModelForm):
     """Title and introduction, under the optimistic lock: `version` is the one the page showed."""
@@ -365,13 +361,6 @@ class DigestForm(forms.ModelForm):
                 code="locked",
             )
         return cleaned
-
-
-def _rechecks(formset: Any) -> dict[int, bool]:
-    """Sections whose checks run again after this save, {section id: its papers changed},
-    kept on the formset: a ModelAdmin is shared by every request."""
-    found: dict[int, bool] = formset.__dict__.setdefault("digest_rechecks", {})
-    return found
 
 
 def _count(status: str | None = None) -> Subquery:
@@ -545,16 +534,43 @@ class DigestAdmin(admin.ModelAdmin):
 
     # --- saving ---
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Saves the sections and papers, then what follows from them: the checks of every
+        section whose text or papers changed, the counts and chart, the lock's version."""
+        form.save_m2m()
         editor = request.user.get_username()
-        if formset.model is DigestSection:
-            self._sections_save(formset=formset, editor=editor)
-        elif formset.model is SectionPaper:
-            self._entries_save(formset=formset)
-        else:
-            super().save_formset(request, form, formset, change)
+        # Sections to check again: {section id: its papers changed}.
+        rechecks: dict[int, bool] = {}
+        for formset in formsets:
+            if formset.model is DigestSection:
+                found = dict.fromkeys(self._sections_save(formset=formset, editor=editor), False)
+            elif formset.model is SectionPaper:
+                found = dict.fromkeys(self._entries_save(formset=formset), True)
+            else:
+                self.save_formset(request, form, formset, change=change)
+                continue
+            for pk, sources_changed in found.items():
+                rechecks[pk] = rechecks.get(pk, False) or sources_changed
+        digest: Digest = form.instance
+        changed = [n for n in form.changed_data if n != "version"]
+        if not (changed or any(formset.has_changed() for formset in formsets)):
+            return
+        for section in DigestSection.objects.filter(pk__in=rechecks, digest=digest):
+            section_flags_refresh(section=section, sources_changed=rechecks[section.pk])
+        if any(formset.model is SectionPaper and formset.has_changed() for formset in formsets):
+            digest_counts_refresh(digest=digest)
+        if digest.status == Digest.Status.APPROVED:
+            digest_unapprove(digest=digest, by=editor)
+            messages.warning(
+                request,
+                "This issue was approved; your edit returned it to draft and cancelled its "
+                "scheduled send. Approve it again when it is ready.",
+            )
+            self.log_change(request, digest, "Edited after approval: returned to draft.")
+        form.instance.version = digest_touch(digest_id=digest.pk, by=editor, reviewed=True)
 
-    def _sections_save(self, *, formset: Any, editor: str) -> None:
+    def _sections_save(self, *, formset: Any, editor: str) -> list[int]:
+        """Saves the sections; returns those whose text an editor wrote or changed."""
         edited: list[DigestSection] = []
         for section_form in formset.initial_forms:
             if "summary" in section_form.changed_data and section_form.instance.pk:
@@ -567,11 +583,10 @@ class DigestAdmin(admin.ModelAdmin):
         for section in formset.new_objects:
             section.summary_source = SummarySource.EDITOR
             section.save(update_fields=["summary_source"])
-        rechecks = _rechecks(formset)
-        for section in [*edited, *formset.new_objects]:
-            rechecks.setdefault(section.pk, False)
+        return [section.pk for section in [*edited, *formset.new_objects]]
 
-    def _entries_save(self, *, formset: Any) -> None:
+    def _entries_save(self, *, formset: Any) -> set[int]:
+        """Saves the papers' rows; returns the sections whose papers changed."""
         touched: set[int] = set()
         for entry_form in formset.initial_forms:
             if entry_form in formset.deleted_forms:
@@ -588,31 +603,7 @@ class DigestAdmin(admin.ModelAdmin):
             paper_file(paper=entry.paper, section=entry.section)
         if touched:
             DigestSection.objects.filter(pk__in=touched).update(entries_edited=True)
-            _rechecks(formset).update(dict.fromkeys(touched, True))
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        digest: Digest = form.instance
-        changed = [n for n in form.changed_data if n != "version"]
-        if not (changed or any(formset.has_changed() for formset in formsets)):
-            return
-        editor = request.user.get_username()
-        rechecks: dict[int, bool] = {}
-        for formset in formsets:
-            rechecks.update(_rechecks(formset))
-        for section in DigestSection.objects.filter(pk__in=rechecks, digest=digest):
-            section_flags_refresh(section=section, sources_changed=rechecks[section.pk])
-        if any(formset.model is SectionPaper and formset.has_changed() for formset in formsets):
-            digest_counts_refresh(digest=digest)
-        if digest.status == Digest.Status.APPROVED:
-            digest_unapprove(digest=digest, by=editor)
-            messages.warning(
-                request,
-                "This issue was approved; your edit returned it to draft and cancelled its "
-                "scheduled send. Approve it again when it is ready.",
-            )
-            self.log_change(request, digest, "Edited after approval: returned to draft.")
-        form.instance.version = digest_touch(digest_id=digest.pk, by=editor, reviewed=True)
+        return touched
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -31,6 +31,16 @@ from .csv_io import (
 )
 from .models import Delivery, EmailEvent, Subscriber
 
+HISTORY_FIELDS = (
+    "confirmation_sent_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "soft_bounce_count",
+    "suppressed_at",
+    "suppressed_reason",
+    "created_at",
+    "updated_at",
+)
 CONSENT_FIELDS = (
     "consent_at",
     "consent_source",
@@ -103,36 +113,11 @@ class SubscriberAdmin(admin.ModelAdmin):
     actions = [export_csv]
     filter_horizontal = ["categories"]
     exclude = ["confirm_nonce"]
-    readonly_fields = [
-        "email",
-        *CONSENT_FIELDS,
-        "confirmation_sent_at",
-        "confirmed_at",
-        "unsubscribed_at",
-        "soft_bounce_count",
-        "suppressed_at",
-        "suppressed_reason",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["email", *CONSENT_FIELDS, *HISTORY_FIELDS]
     fieldsets = [
         (None, {"fields": ["email", "status", "categories", "language"]}),
         ("Consent", {"fields": list(CONSENT_FIELDS)}),
-        (
-            "History",
-            {
-                "fields": [
-                    "confirmation_sent_at",
-                    "confirmed_at",
-                    "unsubscribed_at",
-                    "soft_bounce_count",
-                    "suppressed_at",
-                    "suppressed_reason",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
+        ("History", {"fields": list(HISTORY_FIELDS)}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:

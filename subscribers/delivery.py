@@ -422,7 +422,7 @@ def link_templates() -> dict[str, tuple[str, str]]:
     return templates
 
 
-def _links(
+def personal_links(
     subscriber: Subscriber, templates: dict[str, tuple[str, str]] | None = None
 ) -> dict[str, str]:
     """The reader's personal links (as `tokens.token_url`), one fingerprint for both tokens."""
@@ -464,7 +464,7 @@ def batch_message(context: SendContext, recipients: list[Recipient]) -> AnymailM
     message.attach_alternative(rendering.personalise_html(rendered.html, fields), "text/html")
     merge_data, merge_headers = {}, {}
     for recipient in recipients:
-        links = _links(recipient.subscriber, context.links)
+        links = personal_links(recipient.subscriber, context.links)
         merge_data[recipient.email] = links
         merge_headers[recipient.email] = _unsubscribe_headers(links["unsubscribe_url"])
     message.merge_data = merge_data
@@ -547,7 +547,7 @@ def _reason(error: BaseException) -> str:
 
 def single_message(context: SendContext, recipient: Recipient) -> EmailMultiAlternatives:
     rendered = context.rendered
-    links = _links(recipient.subscriber, context.links)
+    links = personal_links(recipient.subscriber, context.links)
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendering.personalise_text(rendered.text, links),

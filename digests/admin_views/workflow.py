@@ -57,7 +57,6 @@ from digests.editing import admin_log
 from digests.models import Category, Digest
 from subscribers import delivery, rendering
 from subscribers.models import Subscriber
-from subscribers.tokens import token_url
 
 # Gmail shows "[Message clipped]" and hides the rest (the unsubscribe link with it) once the
 # HTML part is larger than this.
@@ -158,22 +157,24 @@ def reader_choice(*, subscriber: Subscriber, language: str = "") -> Choice:
 
 
 def personal_links(subscriber: Subscriber | None) -> dict[str, str]:
-    """The reader's own links; without a reader, links of the same length that open nothing
-    (an unsaved reader's tokens name no one)."""
-    reader = subscriber or Subscriber(email="preview@example.invalid")
-    return {
-        name: token_url(subscriber=reader, purpose=purpose)
-        for name, purpose in delivery.LINK_PURPOSES.items()
-    }
+    """The reader's own links, as their email has them; without a reader, links of the same
+    length that open nothing (an unsaved reader's tokens name no one)."""
+    return delivery.personal_links(subscriber or Subscriber(email="preview@example.invalid"))
+
+
+def variant_render(*, digest: Digest, choice: Choice) -> tuple[rendering.RenderedVariant, str]:
+    """The choice's email as the send engine renders it, and the Content-ID of its chart."""
+    content = rendering.digest_context(digest=digest)
+    cid = rendering.chart_cid_make(digest_id=digest.pk, key=choice.key)
+    rendered = rendering.variant_render(
+        content=content, key=choice.key, language=choice.language, chart_cid=cid
+    )
+    return rendered, cid
 
 
 def email_preview(*, digest: Digest, choice: Choice) -> EmailPreview:
     """The email of the choice as its reader receives it (the render a delivery uses)."""
-    content = rendering.digest_context(digest=digest)
-    cid = rendering.chart_cid_make(digest_id=digest.pk, key=choice.key)
-    variant = rendering.variant_render(
-        content=content, key=choice.key, language=choice.language, chart_cid=cid
-    )
+    variant, cid = variant_render(digest=digest, choice=choice)
     links = personal_links(choice.subscriber)
     return EmailPreview(
         subject=variant.subject,
@@ -193,11 +194,7 @@ def digest_test_send(*, digest: Digest, choice: Choice, addresses: list[str]) ->
     """The message a delivery sends, built by the same code, to each address, with "[TEST] "
     before its subject. An address that is a reader's gets that reader's working links; any
     other gets links that open nothing. No Delivery row is made; ESP errors are reported."""
-    content = rendering.digest_context(digest=digest)
-    cid = rendering.chart_cid_make(digest_id=digest.pk, key=choice.key)
-    rendered = rendering.variant_render(
-        content=content, key=choice.key, language=choice.language, chart_cid=cid
-    )
+    rendered, cid = variant_render(digest=digest, choice=choice)
     known = Subscriber.objects.filter(email__in=[a.lower() for a in addresses])
     readers = {s.email.lower(): s for s in known}
     connection = get_connection()
