@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +82,21 @@ def service_start(
             start_new_session=True,  # its own process group, so stop() reaches the children
         )
     return kind(name=name, process=process, log_path=log_path)
+
+
+def celery_worker_start(
+    name: str, *, env: dict[str, str], log_dir: Path, pool: str = "prefork", concurrency: int = 2
+) -> Service:
+    """A Celery worker of the project (prefork with `concurrency` children, or solo), ready to
+    take tasks when this returns; stopped again if it does not start."""
+    args = [sys.executable, "-m", "celery", "-A", "newsletter", "worker", "-l", "info"]
+    args += ["-P", pool, *(("-c", str(concurrency)) if pool == "prefork" else ())]
+    args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    args += ["-n", f"{name}-{os.getpid()}@%h"]
+    worker = service_start(name, args, env=env, log_dir=log_dir)
+    try:
+        worker.wait_for_log(r"\bready\.", timeout=60)
+    except ServiceFailed:
+        worker.stop()
+        raise
+    return worker

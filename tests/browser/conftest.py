@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from email import policy
@@ -35,8 +34,9 @@ from django.conf import settings
 from django.db import connection
 
 from newsletter.celery import app as celery_app
-from tests.integration.conftest import Service, database_url_for, real_stack_required, service_start
+from tests.integration.conftest import Service, database_url_for, real_stack_required
 from tests.integration.conftest import unmet as integration_unmet
+from tests.processes import celery_worker_start
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -219,19 +219,8 @@ def mailbox(
         "PYTHONUNBUFFERED": "1",
     }
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no tasks of an earlier run
-    worker = service_start(
-        "browser-celery-worker",
-        [
-            sys.executable,
-            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "solo"),
-            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            *("-n", f"browser-{os.getpid()}@%h"),
-        ],
-        env=env,
-        log_dir=logs,
-    )
+    worker = celery_worker_start("browser-celery-worker", env=env, log_dir=logs, pool="solo")
     try:
-        worker.wait_for_log(r"\bready\.", timeout=60)
         yield Mailbox(folder, worker)
     finally:
         celery_app.control.purge()

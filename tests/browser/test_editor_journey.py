@@ -41,6 +41,7 @@ from tests.integration.conftest import (
     wait_until,
 )
 from tests.issue_factory import issue_create
+from tests.processes import celery_worker_start
 
 pytestmark = [
     pytest.mark.integration,
@@ -114,19 +115,10 @@ def esp_worker(
         "PYTHONUNBUFFERED": "1",
     }
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    worker = service_start(
-        "editor-journey-worker",
-        [
-            sys.executable,
-            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "solo"),
-            *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            *("-n", f"editor-{os.getpid()}@%h"),
-        ],
-        env=env,
-        log_dir=services_log_dir,
+    worker = celery_worker_start(
+        "editor-journey-worker", env=env, log_dir=services_log_dir, pool="solo"
     )
     try:
-        worker.wait_for_log(r"\bready\.", timeout=60)
         yield worker
     finally:
         celery_app.control.purge()

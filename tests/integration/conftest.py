@@ -31,7 +31,7 @@ from django.db import connection
 
 from newsletter.celery import app as celery_app
 from tests.conftest import ON_CI, require_service
-from tests.processes import Service, service_start
+from tests.processes import Service, celery_worker_start, service_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_FEED = REPO_ROOT / "tests" / "fixtures" / "feeds" / "arxiv_rss2_sample.xml"
@@ -139,19 +139,8 @@ def celery_worker(service_env: dict[str, str], service_logs: Path) -> Iterator[S
     """A real Celery worker (prefork, 2 processes) on the Redis broker, stopped after the module."""
     for url in (settings.CELERY_BROKER_URL, RESULT_BACKEND_URL):
         redis.Redis.from_url(url).flushdb()  # no tasks or results left from an earlier run
-    worker = service_start(
-        "celery-worker",
-        [
-            sys.executable,
-            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "prefork"),
-            *("-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat"),
-            *("-n", f"integration-{os.getpid()}@%h"),
-        ],
-        env=service_env,
-        log_dir=service_logs,
-    )
+    worker = celery_worker_start("celery-worker", env=service_env, log_dir=service_logs)
     try:
-        worker.wait_for_log(r"\bready\.", timeout=60)
         yield worker
     finally:
         celery_app.control.purge()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,8 +28,9 @@ from newsletter.celery import app as celery_app
 from subscribers import delivery
 from subscribers.models import Delivery, Subscriber
 from tests.fakes.esp_server import FakeESP
-from tests.integration.conftest import Service, service_start, wait_until
+from tests.integration.conftest import Service, wait_until
 from tests.issue_factory import issue_create
+from tests.processes import celery_worker_start
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -70,22 +70,6 @@ def worker_env(service_env: dict[str, str], fake_esp: FakeESP, settings: Any) ->
     }
 
 
-def worker_start(name: str, env: dict[str, str], log_dir: Path) -> Service:
-    worker = service_start(
-        name,
-        [
-            sys.executable,
-            *("-m", "celery", "-A", "newsletter", "worker", "-l", "info", "-P", "prefork"),
-            *("-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat"),
-            *("-n", f"{name}-{os.getpid()}@%h"),
-        ],
-        env=env,
-        log_dir=log_dir,
-    )
-    worker.wait_for_log(r"\bready\.", timeout=60)
-    return worker
-
-
 def readers_create(chosen: list[Category]) -> None:
     Subscriber.objects.bulk_create(
         Subscriber(email=f"reader{n}@example.com", status=Subscriber.Status.ACTIVE)
@@ -115,7 +99,7 @@ def test_a_killed_worker_is_replaced_and_the_send_completes_without_doubles(
         status=Digest.Status.APPROVED, send_at=timezone.now() - timedelta(minutes=1)
     )
     readers_create(chosen)
-    first = worker_start("delivery-worker-1", worker_env, service_logs)
+    first = celery_worker_start("delivery-worker-1", env=worker_env, log_dir=service_logs)
     second: Service | None = None
     try:
         report = delivery.digest_send_start(digest_id=digest.pk)
@@ -130,7 +114,7 @@ def test_a_killed_worker_is_replaced_and_the_send_completes_without_doubles(
         assert pending["queued"] > 0, pending  # killed in the middle, not at the end
 
         time.sleep(STALE_SECONDS + 1)
-        second = worker_start("delivery-worker-2", worker_env, service_logs)
+        second = celery_worker_start("delivery-worker-2", env=worker_env, log_dir=service_logs)
         resumed = delivery.digest_send_resume(digest_id=digest.pk)
         assert resumed.chunks > 0
 

@@ -459,7 +459,7 @@ def test_personal_links_are_the_ones_token_url_makes(settings: Any) -> None:
     settings.SITE_URL = "https://insights.example.org"
     reader = subscriber_create(email="Links@Example.com")
     with mock.patch("time.time", return_value=1_800_000_000.0):  # one timestamp for both
-        links = delivery._links(reader, delivery.link_templates())
+        links = delivery.personal_links(reader, delivery.link_templates())
         expected = {
             name: token_url(subscriber=reader, purpose=purpose)
             for name, purpose in delivery.LINK_PURPOSES.items()
