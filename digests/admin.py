@@ -7,8 +7,10 @@ The page is saved as one unit under an optimistic lock (`Digest.version`): a sav
 page opened before someone else's save, a rebuild, a regeneration or an approval is refused,
 and the editor's input stays in the form. Sending and sent issues are read-only.
 
-The pages beyond the form (preview, test send, approval, regeneration, deliveries) are in
-digests/admin_views/.
+The pages beyond the form (approval, regeneration, the Markdown preview) are in
+digests/admin_views/. The audience app extends this admin (subscribers/admin.py registers a
+subclass: the email's preview, test sends, deliveries) through `change_page_context`,
+`send_now_start` and the blocks of the change form's template; this app never names it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, reverse
@@ -27,10 +29,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from subscribers.models import Delivery
-
 from .admin_views import editing as editing_views
-from .admin_views import regenerate, watch, workflow
+from .admin_views import regenerate, workflow
 from .approval import digest_unapprove, local_time_label
 from .editing import (
     digest_counts_refresh,
@@ -363,14 +363,6 @@ class DigestForm(forms.ModelForm):
         return cleaned
 
 
-def _count(status: str | None = None) -> Subquery:
-    rows = Delivery.objects.filter(digest=OuterRef("pk"))
-    if status:
-        rows = rows.filter(status=status)
-    counted = rows.order_by().values("digest").annotate(n=Count("pk")).values("n")
-    return Subquery(counted, output_field=IntegerField())
-
-
 @admin.register(Digest)
 class DigestAdmin(admin.ModelAdmin):
     form = DigestForm
@@ -382,8 +374,6 @@ class DigestAdmin(admin.ModelAdmin):
         "flagged_sections",
         "total_tokens",
         "estimated_cost",
-        "recipients",
-        "sent",
     ]
     list_filter = ["status"]
     date_hierarchy = "date"
@@ -438,13 +428,7 @@ class DigestAdmin(admin.ModelAdmin):
     inlines = [DigestSectionInline, SectionPaperInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Digest]:
-        return (
-            super()
-            .get_queryset(request)
-            .defer("chart_png")
-            .prefetch_related("sections")
-            .annotate(recipient_count=_count(), sent_count=_count(Delivery.Status.SENT))
-        )
+        return super().get_queryset(request).defer("chart_png").prefetch_related("sections")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issues are built by the pipeline (build_digest), not typed in
@@ -469,17 +453,6 @@ class DigestAdmin(admin.ModelAdmin):
     @admin.display(description="LLM tokens")
     def total_tokens(self, obj: Digest) -> int:
         return obj.total_tokens
-
-    @admin.display(description="recipients")
-    def recipients(self, obj: Digest) -> int:
-        return getattr(obj, "recipient_count", None) or 0
-
-    @admin.display(description="sent")
-    def sent(self, obj: Digest) -> str:
-        count = getattr(obj, "sent_count", None) or 0
-        if obj.sent_at:
-            return f"{count} ({local_time_label(obj.sent_at)})"
-        return str(count)
 
     # --- page fields ---
 
@@ -514,7 +487,6 @@ class DigestAdmin(admin.ModelAdmin):
             *editing_views.urlpatterns(self),
             *regenerate.urlpatterns(self),
             *workflow.urlpatterns(self),
-            *watch.urlpatterns(self),
         ]
         return own + super().get_urls()
 
@@ -529,8 +501,21 @@ class DigestAdmin(admin.ModelAdmin):
         context = dict(extra_context or {})
         if digest is not None:
             context |= workflow.workflow_context(request, digest)
-            context |= watch.deliveries_context(request, digest)
+            context |= self.change_page_context(request, digest)
         return super().change_view(request, object_id, form_url, context)
+
+    # --- what other apps' admins add (a subclass overrides these) ---
+
+    def change_page_context(self, request: HttpRequest, digest: Digest) -> dict[str, Any]:
+        """More context for the issue's page, shown by a subclass's template in the blocks
+        `workflow-preview`, `workflow-test` and `after-form` of ours."""
+        return {}
+
+    def send_now_start(self) -> bool:
+        """Starts the sends that are due once the approval commits ("Approve and send now");
+        True if it did. Sending is not this app's: without a subclass that sends, the next
+        check of due sends starts it."""
+        return False
 
     # --- saving ---
 

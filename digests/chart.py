@@ -24,7 +24,10 @@ matplotlib.use("Agg")  # no display on servers and workers
 from django.conf import settings
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from PIL import Image
 
+# Colours of the chart's PNG palette: six category colours, grey, and anti-aliasing between.
+PALETTE_COLOURS = 32
 SYSTEM_FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -128,4 +131,16 @@ def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") ->
         for patch, bar in zip(drawn.patches, bars, strict=True):
             patch.set_facecolor(bar.colour if bar.highlighted else GREY)
         drawn.figure.savefig(buffer, format="png")
+    return png_palette(buffer.getvalue())
+
+
+def png_palette(png: bytes) -> bytes:
+    """The PNG with a palette of PALETTE_COLOURS (bars, greys, anti-aliased text): a quarter of
+    the size of matplotlib's RGBA, alike to the eye. It travels in every email."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    small = image.quantize(
+        colors=PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -121,6 +121,8 @@ class Digest(models.Model):
         DRAFT = "draft", "draft"
         APPROVED = "approved", "approved"
         SENDING = "sending", "sending"
+        # Stopped by itself after DELIVERY_PAUSE_AFTER_ERRORS errors in a row; an editor resumes.
+        PAUSED = "paused", "paused"
         SENT = "sent", "sent"
 
     date = models.DateField(unique=True, help_text="The arXiv announcement date")
@@ -142,6 +144,14 @@ class Digest(models.Model):
     # Approved by DIGEST_AUTO_APPROVE because no editor acted in time.
     auto_approved = models.BooleanField(default=False)
     sending_started_at = models.DateTimeField(null=True, blank=True)
+    # Every reader has their delivery row (the send is planned in ranges while it sends):
+    # until then the send cannot be finished.
+    send_planned_at = models.DateTimeField(null=True, blank=True)
+    # ESP calls (or SMTP transactions) that failed one after the other, across workers; a
+    # success sets it back to 0. At DELIVERY_PAUSE_AFTER_ERRORS the send pauses itself.
+    send_errors_in_row = models.PositiveIntegerField(default=0)
+    send_paused_at = models.DateTimeField(null=True, blank=True)
+    send_paused_reason = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # Optimistic locking: every change to the content or status adds one (see
     # digests.editing.digest_touch); a save made from an older version is refused.

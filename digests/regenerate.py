@@ -1,8 +1,9 @@
 """Regenerating one section's summary with the LLM, and restoring a kept text.
 
-An editor asks for a new summary (`regeneration_request`); a background task writes it
-(`regeneration_run`): a fresh answer of the LLM (never the cached one) for the section's papers
-as they are now, checked and asked again once like the build's. The text it replaces is kept as
+An editor asks for a new summary (`regeneration_request`, whose caller enqueues the task
+`digests.tasks.regenerate_section` after commit); the task writes it (`regeneration_run`): a
+fresh answer of the LLM (never the cached one) for the section's papers as they are now,
+checked and asked again once like the build's. The text it replaces is kept as
 a revision, so nothing is lost; `revision_restore` puts a kept text back, keeping the one it
 replaces in turn. Both change the issue's content: they add a version (an editor's page opened
 before is refused on save) and take an approved issue back to draft.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -66,7 +66,8 @@ class Restored:
 
 
 def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
-    """A queued regeneration of the section; its task starts once this transaction commits."""
+    """A queued regeneration of the section. The caller starts its task after commit
+    (`regenerate_section.delay_on_commit`): this module never enqueues."""
     with transaction.atomic():
         # Serialises two editors asking at once (a row lock on PostgreSQL).
         digest = Digest.objects.select_for_update().get(pk=section.digest_id)
@@ -82,14 +83,7 @@ def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
                 "wait for its result."
             )
         regeneration = Regeneration.objects.create(section=section, requested_by=by[:150])
-        transaction.on_commit(partial(regeneration_enqueue, regeneration_id=regeneration.pk))
     return regeneration
-
-
-def regeneration_enqueue(*, regeneration_id: int) -> None:
-    from .tasks import regenerate_section  # tasks import this module
-
-    regenerate_section.delay(regeneration_id)
 
 
 def abandon_after() -> timedelta:

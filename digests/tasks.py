@@ -1,4 +1,7 @@
-"""Thin Celery tasks: they take plain values, call one function and own the retry policy."""
+"""Thin Celery tasks: they take plain values, call one function and own the retry policy.
+
+Only this module enqueues; no module it imports imports it (callers, such as the admin's
+views, call `<task>.delay_on_commit`)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,14 @@ from datetime import date
 from typing import Any
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.db import OperationalError
 
+from .approval import digests_auto_approve
 from .build import digest_build
 from .ingest import feeds_fetch
 from .pipeline import daily_run
+from .regenerate import regeneration_run
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +41,14 @@ def run_daily(urls: list[str] | None = None) -> dict[str, Any]:
     return outcome.as_dict()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+# DjangoTask (Celery's default under Django) named, so the type checker knows delay_on_commit.
+@shared_task(base=DjangoTask, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def regenerate_section(regeneration_id: int) -> dict[str, Any]:
     """An editor asked for a new summary of one section (digests.regenerate)."""
-    from .regenerate import regeneration_run
-
     return regeneration_run(regeneration_id=regeneration_id)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def auto_approve() -> list[int]:
     """Beat: with DIGEST_AUTO_APPROVE on, approves drafts nobody acted on in time."""
-    from .approval import digests_auto_approve
-
     return digests_auto_approve()

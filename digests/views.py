@@ -3,20 +3,13 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
-from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import translation
 
 from .archive import PUBLIC_STATUSES, archive_page, archive_words, public_issue
 from .content import digest_content_load
 from .models import Digest
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"ok": True})
 
 
 def digest_chart(request: HttpRequest, day: str) -> HttpResponse:

@@ -12,7 +12,9 @@ class NewsletterAdminSite(admin.AdminSite):
     index_title = "Issues, readers and deliveries"
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from digests.admin_views.watch import dashboard_view
+        # Here, not at the top: this module is loaded with the app registry (default_site),
+        # before the apps' models can be imported.
+        from subscribers.admin_views.dashboard import dashboard_view
 
         return [
             path("dashboard/", self.admin_view(dashboard_view), name="dashboard"),

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+
+
+class NewsletterConfig(AppConfig):
+    """The project as an app, for what belongs to no one app: the beat schedule and its
+    `setup_schedule` command. No models."""
+
+    name = "newsletter"
 
 
 class NewsletterAdminConfig(AdminConfig):

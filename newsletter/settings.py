@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "anymail",
     "digests",
     "subscribers",
+    "newsletter.apps.NewsletterConfig",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,16 @@ STORAGES = {
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "sent-emails")))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Daily AI Insights <digest@localhost>")
+# SMTP relay (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend): Postfix, Amazon SES's
+# SMTP endpoint, Haraka, ... EMAIL_USE_TLS is STARTTLS (port 587), EMAIL_USE_SSL implicit TLS
+# (port 465); at most one of them.
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)  # seconds per SMTP command
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Every ANYMAIL_<NAME> environment variable becomes ANYMAIL["<NAME>"].
 ANYMAIL = {
@@ -169,6 +180,10 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+
+# ESPs whose event webhooks (/anymail/<esp>/tracking/) are routed besides EMAIL_BACKEND's, e.g.
+# "amazon_ses" when sending through SES's SMTP endpoint; every other ESP's webhook answers 404.
+EMAIL_WEBHOOK_ESPS = env_list("EMAIL_WEBHOOK_ESPS", [])
 
 # --- Readers -----------------------------------------------------------------------------------
 # Which wording of the signup page a reader agreed to; bump it when the consent text changes.
@@ -202,6 +217,20 @@ DELIVERY_EMPTY_POLICY = env("DELIVERY_EMPTY_POLICY", "note")
 # "unknown" (its ESP call may have gone out) and is listed for the editor, never resent blindly.
 DELIVERY_STALE_AFTER_SECONDS = env_int("DELIVERY_STALE_AFTER_SECONDS", 600)
 DELIVERY_MAX_RETRIES = env_int("DELIVERY_MAX_RETRIES", 6)
+# SMTP connections each worker keeps open and sends over in parallel.
+DELIVERY_SMTP_CONNECTIONS = env_int("DELIVERY_SMTP_CONNECTIONS", 4)
+# Recipients per second across all workers together (a shared limiter in Redis; unset or 0 =
+# unlimited). Set it to the ESP's or relay's quota, e.g. 14 for a new Amazon SES account.
+DELIVERY_RATE_PER_SECOND = env_int("DELIVERY_RATE_PER_SECOND", 0)
+# Where the limiter keeps its window: Redis (default: REDIS_CACHE_URL, else a redis:// broker).
+DELIVERY_RATE_REDIS_URL = env("DELIVERY_RATE_REDIS_URL")
+# A send that meets this many failed ESP calls or refused readers in a row pauses itself until
+# an editor resumes it (admin, or `send_digest --date`). 0 = never pause.
+DELIVERY_PAUSE_AFTER_ERRORS = env_int("DELIVERY_PAUSE_AFTER_ERRORS", 25)
+# Readers whose deliveries are made before the first emails go out; the rest follow in ranges
+# of DELIVERY_PLAN_RANGE while the first chunks are sent.
+DELIVERY_PLAN_FIRST = env_int("DELIVERY_PLAN_FIRST", 20000)
+DELIVERY_PLAN_RANGE = env_int("DELIVERY_PLAN_RANGE", 150000)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")

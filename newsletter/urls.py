@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from digests import views as digest_views
+from newsletter import views
+from subscribers.webhooks import webhook_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include((webhook_urlpatterns(), "anymail"))),
     path("", include("subscribers.urls")),
-    path("healthz", digest_views.healthz, name="healthz"),
+    path("healthz", views.healthz, name="healthz"),
     path("digests/<str:day>/chart.png", digest_views.digest_chart, name="digest-chart"),
     path("archive/", include("digests.urls")),
 ]

@@ -1,8 +1,12 @@
 """The list in the admin: find and filter readers, import and export CSV, read ESP events and
-deliveries.
+deliveries; and the audience's part of the digest's page.
 
 Readers are added by import only (new addresses get a confirmation email, or are recorded as
 confirmed with a consent note), never by the plain add form, which would skip consent.
+
+The Digest admin registered here extends the content app's (digests.admin.DigestAdmin): the
+recipients and sent columns of the list, the email's preview and test send, the deliveries
+panel and the dashboard's charts (subscribers/admin_views/).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -20,8 +25,11 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from digests.admin import DigestAdmin as ContentDigestAdmin
+from digests.approval import local_time_label
 from digests.models import Digest
 
+from .admin_views import dashboard, deliveries, preview
 from .csv_io import (
     IMPORT_MAX_BYTES,
     ImportFileError,
@@ -30,6 +38,8 @@ from .csv_io import (
     subscribers_import,
 )
 from .models import Delivery, EmailEvent, Subscriber
+from .sending.ledger import deliveries_count
+from .tasks import confirmation_emails_enqueue, send_due_digests
 
 HISTORY_FIELDS = (
     "confirmation_sent_at",
@@ -163,6 +173,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                     consent_note=form.cleaned_data["consent_note"],
                     imported_by=request.user.get_username(),
                 )
+                confirmation_emails_enqueue(report.to_confirm)
             except ImportFileError as err:
                 file_error = str(err)
         context = {
@@ -273,3 +284,58 @@ class DeliveryAdmin(admin.ModelAdmin):
 def addresses_visible(request: HttpRequest) -> bool:
     """Whether the user may see readers' addresses (editors may; viewers may not)."""
     return bool(request.user.has_perm("subscribers.view_subscriber"))
+
+
+# --- The digest's page, with its deliveries ---------------------------------------------------
+
+
+class DigestAdmin(ContentDigestAdmin):
+    """The content app's digest admin, with what readers get: the email's preview and test
+    send, the deliveries, and the recipients and sent columns of the list."""
+
+    change_form_template = "admin/subscribers/digest/change_form.html"
+    list_display = [*ContentDigestAdmin.list_display, "recipients", "sent"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Digest]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                recipient_count=deliveries_count(),
+                sent_count=deliveries_count(Delivery.Status.SENT),
+            )
+        )
+
+    @admin.display(description="recipients")
+    def recipients(self, obj: Digest) -> int:
+        return getattr(obj, "recipient_count", None) or 0
+
+    @admin.display(description="sent")
+    def sent(self, obj: Digest) -> str:
+        count = getattr(obj, "sent_count", None) or 0
+        if obj.sent_at:
+            return f"{count} ({local_time_label(obj.sent_at)})"
+        return str(count)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            *preview.urlpatterns(self),
+            *deliveries.urlpatterns(self),
+            *dashboard.urlpatterns(self),
+        ]
+        return own + super().get_urls()
+
+    def change_page_context(self, request: HttpRequest, digest: Digest) -> dict[str, Any]:
+        return {
+            **super().change_page_context(request, digest),
+            **preview.sending_context(request, digest),
+            **deliveries.deliveries_context(request, digest),
+        }
+
+    def send_now_start(self) -> bool:
+        transaction.on_commit(send_due_digests.delay)
+        return True
+
+
+admin.site.unregister(Digest)
+admin.site.register(Digest, DigestAdmin)

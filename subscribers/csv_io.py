@@ -12,7 +12,6 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -54,6 +53,7 @@ class ImportReport:
     already_present: list[str] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (line number, message)
+    to_confirm: list[int] = field(default_factory=list)  # pending readers owed a confirmation
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def subscribers_import(
     `language` columns.
 
     `confirmed` makes them active with the consent recorded (`consent_note` is required then);
-    otherwise they are pending and each gets a confirmation email after the import commits.
+    otherwise they are pending, listed in `to_confirm` for `tasks.confirmation_emails_enqueue`.
     Raises ImportFileError when the file cannot be read at all."""
     if confirmed and not consent_note.strip():
         raise ValueError("a confirmed import needs a consent note")
@@ -134,7 +134,7 @@ def subscribers_import(
             if subscriber is not None:
                 created.append(subscriber)
     if not confirmed:
-        _confirmation_emails_enqueue(created)
+        report.to_confirm = [subscriber.pk for subscriber in created]
     return report
 
 
@@ -258,11 +258,3 @@ def _row_import(
     subscriber.categories.set(row.categories)
     report.created.append(row.email)
     return subscriber
-
-
-def _confirmation_emails_enqueue(subscribers: list[Subscriber]) -> None:
-    # The signup side's task: sends only while still pending, retries a mail server that is down.
-    from .tasks import confirmation_email_task
-
-    for subscriber in subscribers:
-        transaction.on_commit(partial(confirmation_email_task.delay, subscriber.pk), robust=True)

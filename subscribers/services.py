@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,17 +37,12 @@ def language_or_default(language: str | None) -> str:
     return language if language in LANGUAGE_CODES else settings.LANGUAGE_CODE
 
 
-def _enqueue(task_name: str, subscriber_id: int) -> None:
-    from . import tasks  # tasks imports the email module; imported late to keep this module light
+@dataclass(frozen=True)
+class SignupEmail:
+    """The email a signup calls for: `kind` is "confirmation" or "already_subscribed"."""
 
-    task = getattr(tasks, task_name)
-
-    # A named function, not functools.partial: Django logs a robust callback's __qualname__.
-    def enqueue() -> None:
-        task.delay(subscriber_id)
-
-    # robust: a broker or mail failure is logged and never turns the signup answer into a 500.
-    transaction.on_commit(enqueue, robust=True)
+    kind: str
+    subscriber_id: int
 
 
 def _signup_record(
@@ -74,8 +70,9 @@ def subscriber_signup(
     language: str,
     source: str,
     ip: str | None,
-) -> None:
-    """Starts (or restarts) double opt-in. Returns nothing, whatever the address's state was.
+) -> SignupEmail | None:
+    """Starts (or restarts) double opt-in. The caller shows the same answer whatever the
+    address's state was, and hands the returned email to `tasks.signup_email_enqueue`.
 
     New, pending and unsubscribed addresses become pending with a fresh confirm nonce and get a
     confirmation email; an active address keeps its choices untouched (a stranger must not change
@@ -86,8 +83,9 @@ def subscriber_signup(
     limit = settings.SIGNUP_RATE_LIMIT_PER_EMAIL
     if not ratelimit_hit(scope="signup-email", key=email, limit=limit):
         logger.info("signup: per-address rate limit reached")
-        return
+        return None
     chosen = list(categories)
+    email_due: SignupEmail | None = None
     with transaction.atomic():
         subscriber, _ = Subscriber.objects.get_or_create(email=email)
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
@@ -99,10 +97,11 @@ def subscriber_signup(
                 source=source,
                 ip=ip,
             )
-            _enqueue("confirmation_email_task", subscriber.pk)
+            email_due = SignupEmail("confirmation", subscriber.pk)
         elif subscriber.status == Status.ACTIVE:
-            _enqueue("already_subscribed_email_task", subscriber.pk)
+            email_due = SignupEmail("already_subscribed", subscriber.pk)
     logger.info("signup: subscriber %s is %s", subscriber.pk, subscriber.status)
+    return email_due
 
 
 def subscriber_confirm(*, subscriber: Subscriber, now: datetime | None = None) -> bool:

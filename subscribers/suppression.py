@@ -1,7 +1,7 @@
 """Keeping the list clean: what an ESP's bounce, complaint or unsubscribe does to a reader.
 
 The webhook receiver (`subscribers.webhooks`) only stores an `EmailEvent` and enqueues
-`apply_email_event`; everything that changes a reader happens here, once per event.
+`tasks.apply_email_event`; everything that changes a reader happens here, once per event.
 
 Suppression only ever gets stronger: complained > bounced > unsubscribed. A complaint is never
 turned into a bounce by a later event, and nothing here re-activates an address.
@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 
 from anymail.signals import EventType, RejectReason
-from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .delivery import delivery_events_apply
 from .models import SUPPRESSED_STATUSES, EmailEvent, Subscriber
+from .sending.ledger import delivery_events_apply
 from .services import email_normalise
 
 logger = logging.getLogger(__name__)
@@ -151,12 +150,3 @@ def event_reason(event: EmailEvent) -> str:
     detail = event.description or event.reject_reason or "no description"
     when = f" at {event.occurred_at.isoformat()}" if event.occurred_at else ""
     return f"{event.esp} {event.event_type}{when}: {detail}"
-
-
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def apply_email_event(email_event_id: int) -> None:
-    event = EmailEvent.objects.filter(pk=email_event_id).first()
-    if event is None:
-        logger.warning("email event %s is gone; nothing to apply", email_event_id)
-        return
-    email_event_apply(event=event)

@@ -1,25 +1,48 @@
-"""Thin Celery tasks: they take ids, load the row, call one function and own the retry policy."""
+"""Thin Celery tasks, and the only place that enqueues: they take ids, call one function, own the
+retry policy, and enqueue what that function returns after the transaction commits
+(`delay_on_commit`). Nothing that this module imports imports it back.
+
+The send (subscribers.sending):
+- `send_due_digests` (beat, every minute): start due digests, resume stalled sends, close
+  finished ones.
+- `digest_send_start` -> the first range of readers planned -> `send_chunk` per chunk, and
+  `send_plan_range` for the next range, which enqueues its chunks and the range after it.
+- `send_chunk`: one chunk; retried with backoff on a transient failure, under its claim.
+- `digest_send_resume`: a stalled or paused send, planned again.
+"""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
 from dataclasses import asdict
 from smtplib import SMTPException
+from typing import Any
 
 from anymail.exceptions import AnymailAPIError
 from celery import Task, shared_task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
-from . import delivery
 from .emails import already_subscribed_email_send, confirmation_email_send
-from .models import Subscriber
-from .services import pending_purge
+from .models import EmailEvent, Subscriber
+from .sending import ledger, plan, recovery
+from .sending.chunk import DeliveryRetry, deliveries_send
+from .services import SignupEmail, pending_purge
+from .suppression import email_event_apply
+
+logger = logging.getLogger(__name__)
 
 # Worth another try later: a busy database, a mail server or ESP that did not answer.
 TRANSIENT = (OperationalError, SMTPException, ConnectionError, TimeoutError, AnymailAPIError)
+# Longest wait between two inline retries of a chunk when tasks run eagerly (no broker).
+EAGER_RETRY_MAX_SLEEP = 5.0
+
+
+# --- Readers ------------------------------------------------------------------------------------
 
 
 @shared_task(autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
@@ -41,36 +64,142 @@ def already_subscribed_email_task(subscriber_id: int) -> None:
         already_subscribed_email_send(subscriber=subscriber)
 
 
+def _enqueue_safely(task: Any, *args: Any) -> None:
+    """After commit; a broker that is down is logged and never turns a reader's page into a 500
+    (the confirmation can be asked for again)."""
+
+    def enqueue() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.exception("could not enqueue %s%s", task.name, args)
+
+    transaction.on_commit(enqueue)
+
+
+def signup_email_enqueue(email: SignupEmail | None) -> None:
+    """The email a signup calls for (services.subscriber_signup), after commit."""
+    if email is None:
+        return
+    tasks = {
+        "confirmation": confirmation_email_task,
+        "already_subscribed": already_subscribed_email_task,
+    }
+    _enqueue_safely(tasks[email.kind], email.subscriber_id)
+
+
+def confirmation_emails_enqueue(subscriber_ids: list[int]) -> None:
+    """Confirmation emails for readers imported as pending (csv_io), after commit."""
+    for subscriber_id in subscriber_ids:
+        _enqueue_safely(confirmation_email_task, subscriber_id)
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def purge_pending() -> int:
     return pending_purge()
 
 
-# --- Delivery (subscribers.delivery) -----------------------------------------------------------
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def apply_email_event(email_event_id: int) -> None:
+    event = EmailEvent.objects.filter(pk=email_event_id).first()
+    if event is None:
+        logger.warning("email event %s is gone; nothing to apply", email_event_id)
+        return
+    email_event_apply(event=event)
 
-# Longest wait between two inline retries of a chunk when tasks run eagerly (no broker).
-EAGER_RETRY_MAX_SLEEP = 5.0
+
+def email_event_apply_enqueue(email_event_id: int) -> None:
+    """An ESP event stored by the webhook, applied in a task after commit."""
+    transaction.on_commit(lambda: apply_email_event.delay(email_event_id))
+
+
+# --- The send -----------------------------------------------------------------------------------
+
+
+def _chunks_enqueue(digest_id: int, chunks: list[list[int]]) -> None:
+    for ids in chunks:
+        send_chunk.delay_on_commit(digest_id, ids)
+
+
+def _plan_enqueue(digest_id: int, result: plan.Plan) -> None:
+    _chunks_enqueue(digest_id, result.chunks)
+    if result.next_reader is not None:
+        send_plan_range.delay_on_commit(digest_id, result.next_reader, result.carry)
+
+
+def send_start(digest_id: int) -> plan.Plan:
+    """Starts a due send and enqueues its first chunks (the command and the admin call this)."""
+    with transaction.atomic():
+        result = plan.digest_send_start(digest_id=digest_id)
+        if result.started:
+            _plan_enqueue(digest_id, result)
+    if result.started and not result.chunks and result.next_reader is None:
+        ledger.digest_finish_if_done(digest_id=digest_id)
+    return result
+
+
+def send_resume(digest_id: int) -> recovery.Resume:
+    """Resumes a stalled or paused send and enqueues what is left."""
+    with transaction.atomic():
+        result = recovery.digest_send_resume(digest_id=digest_id)
+        _chunks_enqueue(digest_id, result.chunks)
+        if result.next_reader is not None:
+            send_plan_range.delay_on_commit(digest_id, result.next_reader, {})
+    return result
+
+
+def unknown_resend(digest_id: int) -> int:
+    """The editor's "resend to the unknown": requeues those rows and enqueues them."""
+    with transaction.atomic():
+        resent, chunks = recovery.deliveries_unknown_resend(digest_id=digest_id)
+        _chunks_enqueue(digest_id, chunks)
+    return resent
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def send_due_digests() -> dict[str, list[int]]:
-    """Beat, every minute: start due approved digests, resume stalled sends."""
-    return delivery.digests_due_send()
+    """Beat, every minute: start due approved digests, resume stalled sends, close done ones."""
+    started = [pk for pk in recovery.digests_due() if send_start(pk).started]
+    resumed = recovery.digests_stalled()
+    for pk in resumed:
+        send_resume(pk)
+    finished = recovery.digests_finish()
+    return {"started": started, "resumed": resumed, "finished": finished}
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def digest_send_start(digest_id: int) -> dict[str, object]:
-    report = delivery.digest_send_start(digest_id=digest_id)
-    return {"started": report.started, "deliveries": report.deliveries, "chunks": report.chunks}
+    result = send_start(digest_id)
+    return {
+        "started": result.started,
+        "deliveries": result.deliveries,
+        "chunks": len(result.chunks),
+    }
+
+
+@shared_task(base=DjangoTask, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def send_plan_range(digest_id: int, from_reader: int, carry: dict[str, int]) -> dict[str, int]:
+    """The next range of readers of a send: their rows, their chunks, and the range after."""
+    with transaction.atomic():
+        result = plan.plan_range(
+            digest_id=digest_id,
+            from_reader=from_reader,
+            size=settings.DELIVERY_PLAN_RANGE,
+            carry=carry,
+        )
+        _plan_enqueue(digest_id, result)
+    if result.next_reader is None and not result.chunks:
+        ledger.digest_finish_if_done(digest_id=digest_id)
+    return {"deliveries": result.deliveries, "chunks": len(result.chunks)}
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def digest_send_resume(digest_id: int) -> dict[str, object]:
-    report = delivery.digest_send_resume(digest_id=digest_id)
-    return {"unknown": report.unknown, "chunks": report.chunks, "finished": report.finished}
+    result = send_resume(digest_id)
+    return {"unknown": result.unknown, "chunks": len(result.chunks), "finished": result.finished}
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(base=DjangoTask, bind=True, max_retries=None)
 def send_chunk(
     self: Task, digest_id: int, delivery_ids: list[int], claim: str | None = None
 ) -> dict[str, int]:
@@ -79,13 +208,13 @@ def send_chunk(
     retry = claim is not None
     claim = claim or uuid.uuid4().hex
     try:
-        report = delivery.deliveries_send(
+        report = deliveries_send(
             digest_id=digest_id, delivery_ids=delivery_ids, claim=claim, retry=retry
         )
-    except (delivery.DeliveryRetry, OperationalError) as error:
+    except (DeliveryRetry, OperationalError) as error:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
-            delivery.deliveries_give_up(claim=claim, reason=str(error))
-            delivery.digest_finish_if_done(digest_id=digest_id)
+            ledger.deliveries_give_up(claim=claim, reason=str(error))
+            ledger.digest_finish_if_done(digest_id=digest_id)
             raise
         countdown = 2**self.request.retries + random.uniform(0, 1)
         kwargs = {"digest_id": digest_id, "delivery_ids": delivery_ids, "claim": claim}

@@ -30,6 +30,7 @@ from .services import (
     subscriber_signup,
     subscriber_unsubscribe,
 )
+from .tasks import signup_email_enqueue
 from .tokens import Purpose, TokenError, TokenExpired, token_make, token_read
 
 Status = Subscriber.Status
@@ -111,13 +112,14 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         valid = form.is_valid()
     if not valid:
         return page(request, "subscribe.html", {"form": form}, language=language)
-    subscriber_signup(
+    email_due = subscriber_signup(
         email=form.cleaned_data["email"],
         categories=form.cleaned_data["categories"],
         language=language,
         source=settings.SITE_URL + reverse("subscribers:subscribe"),
         ip=ip,
     )
+    signup_email_enqueue(email_due)
     return HttpResponseRedirect(check_inbox)
 
 

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import partial
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
+from anymail import urls as anymail_urls
 from anymail.signals import AnymailTrackingEvent, EventType, tracking
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern
 
 from .models import EmailEvent
 from .services import email_normalise
-from .suppression import apply_email_event
+from .tasks import email_event_apply_enqueue
 
 EVENT_ID_MAX_LENGTH = EmailEvent._meta.get_field("event_id").max_length or 200
 RECIPIENT_MAX_LENGTH = EmailEvent._meta.get_field("recipient").max_length or 254
@@ -97,7 +102,7 @@ def tracking_received(
     """anymail `tracking` signal receiver: the least work, so the webhook answers fast."""
     row = email_event_record(esp=esp_name, event=event)
     if row is not None:
-        transaction.on_commit(partial(apply_email_event.delay, row.pk))
+        email_event_apply_enqueue(row.pk)
 
 
 def tracking_receiver_connect() -> None:
@@ -111,3 +116,46 @@ def _sha256(text: str) -> str:
 def _json_safe(value: Any) -> Any:
     """ESP metadata is JSON already; this guards the column against anything that is not."""
     return json.loads(json.dumps(value, default=str))
+
+
+# --- The webhook URLs -----------------------------------------------------------------------------
+
+# anymail's name for an ESP whose backend module has another (Brevo was Sendinblue).
+ESP_ALIASES = {"sendinblue": "brevo"}
+
+
+def esps_configured() -> set[str]:
+    """The ESPs whose events this site takes: EMAIL_BACKEND's, and any in EMAIL_WEBHOOK_ESPS
+    (e.g. Amazon SES's events while sending through its SMTP endpoint)."""
+    names = {str(name) for name in settings.EMAIL_WEBHOOK_ESPS}
+    module = str(settings.EMAIL_BACKEND).rsplit(".", 1)[0]
+    if module.startswith("anymail.backends."):
+        names.add(module.rsplit(".", 1)[1])
+    return names | {ESP_ALIASES[name] for name in names if name in ESP_ALIASES}
+
+
+def _esp_only(esp: str, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if esp not in esps_configured():
+            raise Http404("no such webhook")  # not an error to log: nothing is configured here
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def webhook_urlpatterns() -> list[URLPattern]:
+    """anymail's tracking webhooks (`/anymail/<esp>/tracking/`), each answering 404 unless its
+    ESP is configured; a configured one keeps anymail's authentication. Inbound mail is not a
+    feature here, so its URLs are not routed at all."""
+    patterns = []
+    for pattern in anymail_urls.urlpatterns:
+        if not isinstance(pattern, URLPattern) or not str(pattern.name).endswith(
+            "tracking_webhook"
+        ):
+            continue
+        esp = str(pattern.pattern).split("/", 1)[0].lstrip("^")
+        patterns.append(
+            URLPattern(pattern.pattern, _esp_only(esp, pattern.callback), name=pattern.name)
+        )
+    return patterns

@@ -7,8 +7,9 @@ change page shows something of it, a context function that DigestAdmin.change_vi
 - `editing`: the Markdown preview endpoint of the summary editor.
 - `regenerate`: regenerate a section's summary (a background task), its progress, revisions
   and restoring one; `section_tools_html(section)` for the section inline.
-- `workflow`: preview (by categories or subscriber, desktop/mobile/text, size), send a test,
-  approve with a send time, cancel/unapprove; `workflow_context(request, digest)`.
-- `watch`: deliveries by status with a chart, failures, resend to the unknown;
-  `deliveries_context(request, digest)`; the dashboard (`dashboard_view`).
+- `workflow`: approve with a send time, cancel/unapprove; `workflow_context(request, digest)`;
+  the helpers the pages of the Digest admin share.
+
+The email's preview, test sends, the deliveries panel and the dashboard are the audience's:
+subscribers/admin_views/, added to this admin by a subclass (subscribers/admin.py).
 """

@@ -26,7 +26,7 @@ from django.utils.translation import gettext
 from playwright.sync_api import Page, expect
 
 from digests.models import Category
-from subscribers.headers import list_unsubscribe_headers
+from subscribers.emails import personal_links, unsubscribe_headers
 from subscribers.models import Subscriber
 from tests.browser.conftest import DESKTOP, PHONE, Mailbox
 
@@ -203,7 +203,7 @@ def test_one_click_unsubscribe_as_a_mail_client_sends_it(
         email="one.click@example.org", status=Subscriber.Status.ACTIVE
     )
     subscriber.categories.set(Category.objects.filter(active=True))
-    headers = list_unsubscribe_headers(subscriber=subscriber)
+    headers = unsubscribe_headers(personal_links(subscriber)["unsubscribe_url"])
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = headers["List-Unsubscribe"].strip("<>")
     assert urlsplit(url).path.startswith("/unsubscribe/")

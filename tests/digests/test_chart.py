@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import io
+
 import warnings
 
 from matplotlib.figure import Figure
+
+from PIL import Image
 
 from digests.chart import ChartBar, chart_render
 
@@ -26,7 +30,11 @@ def test_the_chart_is_a_png_with_hangul_labels_and_no_missing_glyphs() -> None:
 
     assert missing == []
     assert png[0].startswith(PNG_SIGNATURE)
-    assert len(png[0]) > 5000
+    image = Image.open(io.BytesIO(png[0]))
+    assert image.size[0] >= 600 and image.size[1] >= 200
+    # Bars, greys and anti-aliased text kept in the palette; small enough for every email.
+    assert 8 <= len(image.getcolors(256) or []) <= 32
+    assert len(png[0]) < 15_000
 
 
 def test_the_missing_glyph_check_catches_a_font_without_hangul() -> None:

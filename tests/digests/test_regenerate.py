@@ -32,6 +32,7 @@ from digests.regenerate import (
     revision_restore,
 )
 from digests.summarize import sections_summarize
+from digests.tasks import regenerate_section
 from tests.fakes.openai_server import FakeOpenAI
 from tests.issue_factory import issue_create
 
@@ -54,11 +55,13 @@ def section() -> DigestSection:
 def regenerate(
     django_capture_on_commit_callbacks: Capture,
 ) -> Iterator[Callable[..., Regeneration]]:
-    """Asks for a regeneration and lets the (eager) task run once the request commits."""
+    """Asks for a regeneration, enqueues its task as the admin's view does, and lets the (eager)
+    task run once the request commits."""
 
     def run(section: DigestSection, by: str = "ed") -> Regeneration:
         with django_capture_on_commit_callbacks(execute=True):
             regeneration = regeneration_request(section=section, by=by)
+            regenerate_section.delay_on_commit(regeneration.pk)
         regeneration.refresh_from_db()
         return regeneration
 

@@ -62,6 +62,7 @@ class Call:
     text: str
     inline: list[InlineFile] = field(default_factory=list)
     message_id: str = ""
+    received_at: float = 0.0  # time.time() when the call was answered (accepted)
 
     @property
     def addresses(self) -> list[str]:
@@ -145,6 +146,7 @@ class FakeESP:
         self.calls: list[Call] = []
         self.statuses: Counter[int] = Counter()
         self.attempted: list[list[str]] = []  # the addresses of every call, answered or not
+        self.first_call_at: float | None = None  # time.time() of the first call, any answer
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -181,6 +183,11 @@ class FakeESP:
         with self._lock:
             return [address for call in self.calls for address in call.addresses]
 
+    def recipient_times(self) -> list[tuple[float, str]]:
+        """(time accepted, address) of every accepted recipient, in order of arrival."""
+        with self._lock:
+            return sorted((c.received_at, a) for c in self.calls for a in c.addresses)
+
     def call_for(self, address: str) -> Call:
         with self._lock:
             found = [call for call in self.calls if address.lower() in call.addresses]
@@ -198,6 +205,7 @@ class FakeESP:
                 "recipients": len(sent),
                 "distinct_recipients": len(counts),
                 "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+                "first_call_at": self.first_call_at,
             }
 
     def reset(self) -> None:
@@ -205,6 +213,7 @@ class FakeESP:
             self.calls.clear()
             self.statuses.clear()
             self.attempted.clear()
+            self.first_call_at = None
 
     # --- answering -----------------------------------------------------------------------------
 
@@ -212,6 +221,9 @@ class FakeESP:
         if self.latency:
             time.sleep(self.latency)
         with self._lock:
+            now = time.time()
+            if self.first_call_at is None:
+                self.first_call_at = now
             self.attempted.append(call.addresses)
             status = self._fault()
             if status is None and self.reject.intersection(call.addresses):
@@ -221,6 +233,7 @@ class FakeESP:
                 message = INVALID_TO if status == 400 else f"fake fault {status}"
                 return status, {"message": message}
             call.message_id = f"<{uuid.uuid4()}@{domain}>"
+            call.received_at = now
             if not self.keep_bodies:
                 call.html = call.text = ""
                 call.inline = []

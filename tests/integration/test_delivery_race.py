@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from subscribers.tasks import send_start
 
 from digests.models import Category, Digest
 from newsletter.celery import app as celery_app
-from subscribers.delivery import digest_send_start
 from subscribers.models import Delivery, Subscriber
 from tests.integration.conftest import run_at_once
 from tests.issue_factory import issue_create
@@ -26,7 +26,7 @@ def test_two_starts_racing_start_the_send_once(default_categories: None) -> None
     for number in range(300):
         reader = Subscriber.objects.create(email=f"reader{number}@example.com", status="active")
         reader.categories.set(categories[: 1 + number % len(categories)])
-    reports, errors = run_at_once(lambda: digest_send_start(digest_id=digest.pk))
+    reports, errors = run_at_once(lambda: send_start(digest.pk))
     celery_app.control.purge()  # no worker runs here: drop the queued chunks
 
     assert errors == []

@@ -15,10 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from digests.models import Category, Digest
-from subscribers import delivery
+from subscribers import emails, rendering
 from subscribers.models import Delivery, EmailEvent, Subscriber
 from subscribers.rendering import render_caches_clear
-from subscribers.tasks import send_chunk, send_due_digests
+from subscribers.sending import chunk, ledger, plan, recovery
+from subscribers.tasks import send_chunk, send_due_digests, send_start
 from subscribers.tokens import Purpose, token_make, token_read, token_url, tokens_make
 from tests.fakes.esp_server import FakeESP
 from tests.issue_factory import issue_create
@@ -87,9 +88,9 @@ def readers(count: int, chosen: list[Category], prefix: str = "reader") -> list[
 def send(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callable[[Digest], Any]:
     """Starts the send as the beat does; the chunk tasks run eagerly after commit."""
 
-    def run(digest: Digest) -> delivery.StartReport:
+    def run(digest: Digest) -> plan.Plan:
         with django_capture_on_commit_callbacks(execute=True):
-            return delivery.digest_send_start(digest_id=digest.pk)
+            return send_start(digest.pk)
 
     return run
 
@@ -114,7 +115,7 @@ def test_each_reader_gets_their_categories_personal_links_and_headers(
 
     report = send(digest)
 
-    assert report.started and report.deliveries == 2 and report.chunks == 2
+    assert report.started and report.deliveries == 2 and len(report.chunks) == 2
     assert len(mailgun.calls) == 2  # one per variant
     call = mailgun.call_for("first@example.com")
     assert call.domain == DOMAIN
@@ -167,7 +168,7 @@ def test_one_call_carries_up_to_the_batch_size_per_variant(
 
     report = send(digest)
 
-    assert report.chunks == 4  # 10 + 10 + 5 of one variant, 5 of the other
+    assert len(report.chunks) == 4  # 10 + 10 + 5 of one variant, 5 of the other
     assert sorted(len(call.to) for call in mailgun.calls) == [5, 5, 10, 10]
     assert statuses(digest) == {"sent": 30}
     for call in mailgun.calls:
@@ -188,22 +189,24 @@ def test_a_chunk_of_1000_readers_costs_a_handful_of_queries(
     ids = Subscriber.objects.filter(email__startswith="bulk").values_list("pk", flat=True)
     through.objects.bulk_create([through(subscriber_id=pk, category_id=cats[0].pk) for pk in ids])
     with CaptureQueriesContext(connection) as start_queries:
-        report = delivery.digest_send_start(digest_id=digest.pk)
-    assert report.chunks == 1
+        report = send_start(digest.pk)
+    assert len(report.chunks) == 1
     chunk = list(Delivery.objects.filter(digest=digest).values_list("pk", flat=True))
     # Warm the per-process content and render caches as the first chunk of a send does.
-    content = delivery.rendering.digest_context(digest=digest)
+    digest.refresh_from_db()
+    content = rendering.digest_context(digest=digest)
     key = str(cats[0].pk)
-    cid = delivery.rendering.chart_cid_make(digest_id=digest.pk, key=key)
-    delivery.rendering.variant_render(content=content, key=key, language="ko", chart_cid=cid)
+    cid = rendering.chart_cid_make(digest_id=digest.pk, key=key)
+    rendering.variant_render(content=content, key=key, language="ko", chart_cid=cid)
 
     with CaptureQueriesContext(connection) as chunk_queries:
         send_chunk.delay(digest.pk, chunk)
 
     assert len(mailgun.calls) == 1 and len(mailgun.calls[0].to) == 1000
     assert statuses(digest) == {"sent": 1000}
-    assert len(statements(start_queries)) <= 8, statements(start_queries)
-    assert len(statements(chunk_queries)) <= 8, statements(chunk_queries)
+    # The start: claim, the range bound, the row watermark, the rows, the chunks, "planned".
+    assert len(statements(start_queries)) <= 10, statements(start_queries)
+    assert len(statements(chunk_queries)) <= 8, "\n".join(statements(chunk_queries))
 
 
 def statements(queries: CaptureQueriesContext) -> list[str]:
@@ -251,7 +254,7 @@ def test_network_errors_are_retried(mailgun: FakeESP, send, settings: Any) -> No
     url = settings.ANYMAIL["MAILGUN_API_URL"]
     settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_URL": "http://127.0.0.1:9/v3"}
     settings.DELIVERY_MAX_RETRIES = 1
-    with pytest.raises(delivery.DeliveryRetry):
+    with pytest.raises(chunk.DeliveryRetry):
         send(digest)
     # Out of retries: the ESP never accepted them, so they failed; the digest is done.
     assert statuses(digest) == {"failed": 3}
@@ -285,7 +288,7 @@ def test_readers_suppressed_after_the_start_are_skipped(
     leaver, bouncer, complainer = readers(3, cats[:1], "gone")
     deleted = subscriber_create(email="deleted@example.com", categories=cats[:1])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        delivery.digest_send_start(digest_id=digest.pk)
+        send_start(digest.pk)
     for subscriber, status in (
         (leaver, Subscriber.Status.UNSUBSCRIBED),
         (bouncer, Subscriber.Status.BOUNCED),
@@ -348,8 +351,8 @@ def test_a_stale_claim_becomes_unknown_and_is_not_resent(
     digest = approved_issue()
     readers(6, categories()[:1])
     with django_capture_on_commit_callbacks(execute=False):
-        report = delivery.digest_send_start(digest_id=digest.pk)
-    assert report.chunks == 2
+        report = send_start(digest.pk)
+    assert len(report.chunks) == 2
     # A worker claimed the first chunk and died in its ESP call, ten minutes ago.
     first = list(Delivery.objects.filter(digest=digest).order_by("pk")[:3])
     long_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_STALE_AFTER_SECONDS + 60)
@@ -363,7 +366,7 @@ def test_a_stale_claim_becomes_unknown_and_is_not_resent(
 
     assert result["resumed"] == [digest.pk]
     assert statuses(digest) == {"unknown": 3, "sent": 3}
-    unknown = delivery.deliveries_unknown(digest_id=digest.pk)
+    unknown = ledger.deliveries_unknown(digest_id=digest.pk)
     assert [d.email for d in unknown] == sorted(d.email for d in first)
     assert not {d.email for d in first} & set(mailgun.recipients())
     digest.refresh_from_db()
@@ -376,8 +379,8 @@ def test_a_live_send_is_not_resumed(
     digest = approved_issue()
     readers(2, categories()[:1])
     with django_capture_on_commit_callbacks(execute=False):
-        delivery.digest_send_start(digest_id=digest.pk)
-    assert delivery.digests_stalled() == []
+        send_start(digest.pk)
+    assert recovery.digests_stalled() == []
 
 
 def test_the_beat_task_starts_due_digests(
@@ -441,9 +444,9 @@ def test_bounce_and_open_events_map_back_to_the_delivery(mailgun: FakeESP, send)
             metadata={"digest": str(digest.pk), "delivery_id": str(row.pk)},
         )
 
-    assert delivery.delivery_events_apply(event=event("bounced", first))
-    assert delivery.delivery_events_apply(event=event("opened", second))
-    assert not delivery.delivery_events_apply(
+    assert ledger.delivery_events_apply(event=event("bounced", first))
+    assert ledger.delivery_events_apply(event=event("opened", second))
+    assert not ledger.delivery_events_apply(
         event=EmailEvent.objects.create(esp="Mailgun", event_id="x", event_type="bounced")
     )
     first.refresh_from_db()
@@ -459,10 +462,10 @@ def test_personal_links_are_the_ones_token_url_makes(settings: Any) -> None:
     settings.SITE_URL = "https://insights.example.org"
     reader = subscriber_create(email="Links@Example.com")
     with mock.patch("time.time", return_value=1_800_000_000.0):  # one timestamp for both
-        links = delivery.personal_links(reader, delivery.link_templates())
+        links = emails.personal_links(reader, emails.link_templates())
         expected = {
             name: token_url(subscriber=reader, purpose=purpose)
-            for name, purpose in delivery.LINK_PURPOSES.items()
+            for name, purpose in emails.LINK_PURPOSES.items()
         }
         tokens = tokens_make(subscriber=reader, purposes=[Purpose.UNSUBSCRIBE, "confirm"])
         assert tokens == {
@@ -488,9 +491,9 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     fast = issue_create(day=date(2026, 8, 13), papers_per_section=1)
     plain = issue_create(day=date(2026, 8, 14), papers_per_section=1)
 
-    assert delivery.deliveries_create(digest_id=fast.pk) == 6
-    assert delivery._deliveries_create_portable(digest_id=plain.pk) == 6
-    assert delivery.deliveries_create(digest_id=fast.pk) in {0, 6}  # nothing new either way
+    assert plan.deliveries_create(digest_id=fast.pk) == 6
+    assert plan._deliveries_create_portable(plain.pk, 0, None) == 6
+    assert plan.deliveries_create(digest_id=fast.pk) in {0, 6}  # nothing new either way
 
     def rows(digest: Digest) -> list[tuple[Any, ...]]:
         fields = ("subscriber_id", "email", "variant", "status", "attempts", "claim", "error")
@@ -505,8 +508,10 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
 
     ids = dict(Delivery.objects.filter(digest=fast).values_list("pk", "email"))
     by_email = dict(Delivery.objects.filter(digest=plain).values_list("email", "pk"))
-    fast_chunks = [
-        [by_email[ids[pk]] for pk in chunk] for chunk in delivery.chunks_plan(digest_id=fast.pk)
-    ]
-    assert fast_chunks == delivery._chunks_plan_portable(digest_id=plain.pk)
-    assert sorted(len(chunk) for chunk in fast_chunks) == [1, 1, 1, 1, 2]
+    fast_groups = {
+        group: [by_email[ids[pk]] for pk in rows]
+        for group, rows in plan._queued_groups(digest_id=fast.pk, from_row=0).items()
+    }
+    assert fast_groups == plan._queued_groups_portable(digest_id=plain.pk, from_row=0)
+    chunks = plan.chunks_plan(digest_id=fast.pk)
+    assert sorted(len(rows) for rows in chunks) == [1, 1, 1, 1, 2]

@@ -77,14 +77,17 @@ def marker(category: Category) -> str:
 
 
 def send_digest(digest: Digest) -> None:
-    """The command as run from a shell: its transactions commit, so the chunks run (eagerly)."""
+    """The command as run from a shell: its transactions commit, so the chunks run (eagerly).
+    Inside the test's transaction they run when the block ends, after the command: it must not
+    wait for them."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        call_command("send_digest", "--date", digest.date.isoformat(), "--timeout", "5")
+        call_command("send_digest", "--date", digest.date.isoformat(), "--no-wait")
 
 
 def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
-    smtp: Inbox, capsys: Any
+    smtp: Inbox, capsys: Any, settings: Any
 ) -> None:
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
     cats = list(Category.objects.order_by("position", "name"))
     digest = issue_create(
         papers_per_section=2, summaries={c.pk: f"About {marker(c)} today." for c in cats}
@@ -99,7 +102,8 @@ def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
     send_digest(digest)
 
     assert len(smtp.messages) == 3
-    # One connection per chunk (a chunk is one variant): alice and bob share theirs.
+    # With one connection per worker, one per chunk (a chunk is one variant): alice and bob
+    # share theirs.
     sessions = {to[0]: session for session, to, _ in smtp.messages}
     assert sessions["alice@example.com"] == sessions["bob@example.com"]
     assert len(set(sessions.values())) == 2
@@ -119,6 +123,11 @@ def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
     assert str(message["List-Unsubscribe"]).strip() == f"<{unsubscribe}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Id"]
+    # Text and HTML travel as 8bit UTF-8 (Hangul not tripled by quoted-printable).
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            assert part["Content-Transfer-Encoding"] == "8bit"
+    assert message.get_body(preferencelist=("plain",))["Content-Type"].params["format"] == "flowed"  # type: ignore[index]
     images = [part for part in message.walk() if part.get_content_maintype() == "image"]
     assert len(images) == 1
     cid = images[0]["Content-ID"].strip("<>")
@@ -171,3 +180,115 @@ def test_a_draft_is_not_sent(smtp: Inbox) -> None:
     with pytest.raises(Exception, match="draft"):
         send_digest(digest)
     assert smtp.messages == []
+
+
+class Raw(Inbox):
+    """Keeps the bytes as they came, and can refuse or drop per address."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[bytes] = []
+        self.transient: dict[str, int] = {}  # address -> 4xx answers still to give
+
+    async def handle_RCPT(  # type: ignore[no-untyped-def]
+        self, server, session, envelope, address, rcpt_options
+    ) -> str:
+        with self.lock:
+            left = self.transient.get(address, 0)
+            if left:
+                self.transient[address] = left - 1
+                return "451 4.7.1 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content  # the bytes as sent, whatever decode_data says
+        message = message_from_bytes(data, policy=policy.default)
+        with self.lock:
+            self.raw.append(data)
+            self.messages.append((id(session), list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def raw_smtp(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Raw]:
+    inbox = Raw()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setattr("subscribers.tasks.EAGER_RETRY_MAX_SLEEP", 0.0)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.SITE_URL = "https://insights.example.org"
+    render_caches_clear()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+        render_caches_clear()
+
+
+def approved(**fields: Any) -> Digest:
+    digest = issue_create(papers_per_section=5, **fields)
+    Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.APPROVED, send_at=None)
+    return digest
+
+
+def test_parallel_connections_send_everyone_once_with_lines_under_998_bytes(
+    raw_smtp: Raw, settings: Any
+) -> None:
+    settings.DELIVERY_SMTP_CONNECTIONS = 3
+    cats = list(Category.objects.order_by("position"))
+    digest = approved(summary_length=2000)  # six Korean sections of about 2,000 characters
+    for n in range(30):
+        subscriber_create(email=f"r{n}@example.com", categories=cats)
+    send_digest(digest)
+
+    addresses = sorted(to[0] for _, to, _ in raw_smtp.messages)
+    assert addresses == sorted(f"r{n}@example.com" for n in range(30))
+    sessions = {session for session, _, _ in raw_smtp.messages}
+    assert 2 <= len(sessions) <= 3  # the connections were used in parallel, and kept open
+    for data in raw_smtp.raw:
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+        assert len(data) <= 100 * 1024, len(data)  # a six-category issue, chart included
+        assert "한국어".encode() in data or "논문".encode() in data  # Hangul as 8bit UTF-8
+    ids = [m["Message-ID"] for _, _, m in raw_smtp.messages]
+    assert len(set(ids)) == 30
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_4xx_answer_is_retried_and_the_reader_gets_one_copy(raw_smtp: Raw, settings: Any) -> None:
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
+    cats = list(Category.objects.all())
+    digest = approved(summary_length=300)
+    for name in ("one", "grey", "two"):
+        subscriber_create(email=f"{name}@example.com", categories=cats[:1])
+    raw_smtp.transient["grey@example.com"] = 2  # greylisted twice, then taken
+    send_digest(digest)
+    addresses = sorted(to[0] for _, to, _ in raw_smtp.messages)
+    assert addresses == ["grey@example.com", "one@example.com", "two@example.com"]
+    grey = Delivery.objects.get(email="grey@example.com")
+    assert grey.status == Delivery.Status.SENT and grey.attempts == 3
+
+
+def test_a_server_without_8bitmime_gets_7bit_messages(settings: Any) -> None:
+    inbox = Raw()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), decode_data=True)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    render_caches_clear()
+    try:
+        digest = approved(summary_length=300)
+        subscriber_create(email="old@example.com", categories=list(Category.objects.all()))
+        send_digest(digest)
+    finally:
+        controller.stop()
+    (message,) = [m for _, _, m in inbox.messages]
+    assert all(
+        part["Content-Transfer-Encoding"] in {"base64", "quoted-printable", "7bit"}
+        for part in message.walk()
+        if not part.is_multipart()
+    )
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "/unsubscribe/" in html

@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from digests.schedule import schedule
 from newsletter.celery import app
+from newsletter.schedule import schedule
 from subscribers.models import Subscriber
 from subscribers.services import pending_purge
 from subscribers.tasks import purge_pending

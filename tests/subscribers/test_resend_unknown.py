@@ -11,10 +11,10 @@ import pytest
 from django.utils import timezone
 
 from digests.models import Digest
-from subscribers import delivery
 from subscribers.models import Delivery
 from subscribers.rendering import render_caches_clear
-from subscribers.tasks import send_due_digests
+from subscribers.sending import ledger, recovery
+from subscribers.tasks import send_due_digests, send_start, unknown_resend
 from tests.fakes.esp_server import FakeESP
 from tests.subscribers.test_delivery import DOMAIN, approved_issue, categories, readers, statuses
 
@@ -53,7 +53,7 @@ def a_send_with_three_unknown(
     digest = approved_issue()
     readers(6, categories()[:1])
     with capture(execute=False):
-        delivery.digest_send_start(digest_id=digest.pk)
+        send_start(digest.pk)
     first = list(Delivery.objects.filter(digest=digest).order_by("pk")[:3])
     long_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_STALE_AFTER_SECONDS + 60)
     Delivery.objects.filter(pk__in=[d.pk for d in first]).update(
@@ -79,7 +79,7 @@ def test_each_unknown_reader_gets_one_more_copy_and_nobody_else(
     mailgun.reset()
 
     with django_capture_on_commit_callbacks(execute=True):
-        resent = delivery.deliveries_unknown_resend(digest_id=digest.pk)
+        resent = unknown_resend(digest.pk)
 
     assert resent == 3
     assert sorted(mailgun.recipients()) == sorted(row.email for row in unknown)
@@ -99,17 +99,17 @@ def test_resent_rows_wait_queued_without_their_old_claim_and_the_issue_is_sendin
     mailgun.reset()
 
     with django_capture_on_commit_callbacks(execute=False) as enqueued:
-        delivery.deliveries_unknown_resend(digest_id=digest.pk)
+        unknown_resend(digest.pk)
 
     assert len(enqueued) == 1 and mailgun.recipients() == []  # the chunks go after commit
     digest.refresh_from_db()
     assert digest.status == Digest.Status.SENDING
     rows = list(Delivery.objects.filter(pk__in=[d.pk for d in unknown]))
     assert {(row.status, row.claim, row.claimed_at) for row in rows} == {("queued", "", None)}
-    assert all(row.error.startswith(delivery.RESEND_NOTE) for row in rows)
+    assert all(row.error.startswith(recovery.RESEND_NOTE) for row in rows)
     assert all("in flight" in row.error for row in rows)  # the earlier reason is kept
     # The dead worker's call answers at last: it cannot record the rows it no longer holds.
-    late = delivery.deliveries_mark_sent(
+    late = ledger.deliveries_mark_sent(
         claim="dead-worker", ids=[d.pk for d in unknown], message_id="<late@mg>"
     )
     assert late == 0
@@ -121,11 +121,11 @@ def test_with_nothing_unknown_nothing_is_sent_and_the_issue_stays_sent(
     digest = approved_issue()
     readers(4, categories()[:1])
     with django_capture_on_commit_callbacks(execute=True):
-        delivery.digest_send_start(digest_id=digest.pk)
+        send_start(digest.pk)
     mailgun.reset()
 
     with django_capture_on_commit_callbacks(execute=True) as enqueued:
-        resent = delivery.deliveries_unknown_resend(digest_id=digest.pk)
+        resent = unknown_resend(digest.pk)
 
     assert resent == 0 and enqueued == []
     assert mailgun.recipients() == []
@@ -144,7 +144,7 @@ def test_resending_while_the_issue_is_still_sending_sends_everyone_once(
     mailgun.reset()
 
     with django_capture_on_commit_callbacks(execute=True):
-        resent = delivery.deliveries_unknown_resend(digest_id=digest.pk)
+        resent = unknown_resend(digest.pk)
 
     assert resent == 3
     recipients = mailgun.recipients()

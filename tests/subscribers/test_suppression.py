@@ -9,11 +9,11 @@ import pytest
 
 from subscribers.models import EmailEvent, Subscriber
 from subscribers.suppression import (
-    apply_email_event,
     email_event_apply,
     subscriber_soft_bounce,
     subscriber_suppress,
 )
+from subscribers.tasks import apply_email_event
 from tests.subscribers.factories import subscriber_create
 
 pytestmark = pytest.mark.django_db

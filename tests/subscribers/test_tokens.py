@@ -10,7 +10,7 @@ import time_machine
 from django.core import signing
 from django.utils import timezone
 
-from subscribers.headers import list_headers, list_unsubscribe_headers
+from subscribers.emails import list_headers, personal_links, unsubscribe_headers
 from subscribers.models import Subscriber, new_nonce
 from subscribers.tokens import (
     Purpose,
@@ -164,7 +164,7 @@ def test_the_list_unsubscribe_headers_offer_one_click_by_https(settings: Any) ->
     settings.LIST_ID = "Daily AI Insights <daily.news.example.com>"
     subscriber = subscriber_create()
 
-    headers = list_unsubscribe_headers(subscriber=subscriber)
+    headers = unsubscribe_headers(personal_links(subscriber)["unsubscribe_url"])
 
     assert set(headers) == {"List-Unsubscribe", "List-Unsubscribe-Post"}
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -172,7 +172,9 @@ def test_the_list_unsubscribe_headers_offer_one_click_by_https(settings: Any) ->
     assert url.startswith("<https://news.example.com/unsubscribe/") and url.endswith("/>")
     token = url.removeprefix("<https://news.example.com/unsubscribe/").removesuffix("/>")
     assert token_read(token=token, purpose=Purpose.UNSUBSCRIBE) == subscriber
-    assert list_headers(subscriber=subscriber)["List-Id"] == settings.LIST_ID
+    assert (
+        list_headers(personal_links(subscriber)["unsubscribe_url"])["List-Id"] == settings.LIST_ID
+    )
 
 
 @pytest.mark.django_db

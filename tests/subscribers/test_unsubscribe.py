@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from subscribers.headers import list_unsubscribe_headers
+from subscribers.emails import personal_links, unsubscribe_headers
 from subscribers.models import Subscriber
 from subscribers.tokens import Purpose
 
@@ -27,7 +27,7 @@ def test_a_one_click_post_without_cookie_or_csrf_token_unsubscribes(
     strict_visitor: Client, settings: object
 ) -> None:
     subscriber = subscriber_create()
-    header = list_unsubscribe_headers(subscriber=subscriber)["List-Unsubscribe"]
+    header = unsubscribe_headers(personal_links(subscriber)["unsubscribe_url"])["List-Unsubscribe"]
     path = "/" + header.strip("<>").split("://", 1)[1].split("/", 1)[1]
 
     assert one_click(strict_visitor, path) == 200

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -119,6 +120,8 @@ def esp_settings(
         },
     }
     settings.SOFT_BOUNCE_LIMIT = 3
+    # The ESPs whose webhooks these tests post to are configured; any other answers 404.
+    settings.EMAIL_WEBHOOK_ESPS = ["mailgun", "sendgrid", "postmark", "amazon_ses"]
 
 
 Post = Callable[..., Any]
@@ -856,3 +859,41 @@ def test_a_mailgun_bounce_marks_the_digest_delivery_it_reports_on(post: Post) ->
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.BOUNCED
     assert "5.1.1" in delivery.error
+
+
+# --- Webhooks of ESPs that are not configured --------------------------------------------------
+
+
+def test_the_webhook_of_an_esp_that_is_not_configured_answers_404(
+    post: Post, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.EMAIL_WEBHOOK_ESPS = []
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    reader("jane@example.com")
+    caplog.set_level(logging.ERROR)
+
+    response = post(MAILGUN, mailgun_signed(mailgun_failed("jane@example.com")))
+
+    assert response.status_code == 404
+    assert Subscriber.objects.get(email="jane@example.com").status == Status.ACTIVE
+    assert EmailEvent.objects.count() == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert post("/anymail/sparkpost/tracking/", []).status_code == 404
+    assert post("/anymail/mailgun/inbound/", {}).status_code == 404  # inbound is not routed
+
+
+def test_the_sending_esps_webhook_is_routed_and_keeps_its_authentication(
+    post: Post, settings: Any
+) -> None:
+    settings.EMAIL_WEBHOOK_ESPS = []
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    reader("jane@example.com")
+
+    unsigned = post(MAILGUN, mailgun_signed(mailgun_failed("jane@example.com")), auth=None)
+    assert unsigned.status_code == 400  # anymail refuses a post without the basic auth
+    assert Subscriber.objects.get(email="jane@example.com").status == Status.ACTIVE
+    assert post(SENDGRID, []).status_code == 404  # another ESP's
+    response = post(MAILGUN, mailgun_signed(mailgun_failed("jane@example.com")))
+
+    assert response.status_code == 200
+    assert Subscriber.objects.get(email="jane@example.com").status == Status.BOUNCED

@@ -1,5 +1,5 @@
 """`python manage.py send_digest --date YYYY-MM-DD`: send an approved issue now, or resume one
-whose send was interrupted; then wait for it and print the deliveries by status."""
+whose send was interrupted or paused; then wait for it and print the deliveries by status."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from digests.models import Digest
-from subscribers.delivery import (
-    PENDING,
-    deliveries_unknown,
-    delivery_counts,
-    digest_send_resume,
-    digest_send_start,
-)
+from subscribers.models import Delivery
+from subscribers.sending.ledger import deliveries_unknown, delivery_counts
+from subscribers.tasks import send_resume, send_start
 
 
 class Command(BaseCommand):
@@ -50,17 +46,20 @@ class Command(BaseCommand):
             Digest.objects.filter(
                 pk=digest.pk, status=Digest.Status.APPROVED, send_at__isnull=True
             ).update(send_at=now, updated_at=now)
-            report = digest_send_start(digest_id=digest.pk)
+            report = send_start(digest.pk)
             if report.started:
+                more = " (more follow as the rest is planned)" if report.next_reader else ""
                 self.stdout.write(
-                    f"Started: {report.deliveries} deliveries in {report.chunks} chunks."
+                    f"Started: {report.deliveries} deliveries in {len(report.chunks)} chunks{more}."
                 )
                 return
             digest.refresh_from_db()
-        if digest.status == Digest.Status.SENDING:
-            resumed = digest_send_resume(digest_id=digest.pk)
+        if digest.status in (Digest.Status.SENDING, Digest.Status.PAUSED):
+            if digest.status == Digest.Status.PAUSED:
+                self.stdout.write(f"The send was paused: {digest.send_paused_reason}")
+            resumed = send_resume(digest.pk)
             self.stdout.write(
-                f"Resumed: {resumed.chunks} chunks queued again, "
+                f"Resumed: {len(resumed.chunks)} chunks queued again, "
                 f"{resumed.unknown} deliveries now unknown."
             )
         elif digest.status == Digest.Status.SENT:
@@ -69,7 +68,11 @@ class Command(BaseCommand):
     def _wait(self, digest: Digest, *, timeout: float, poll: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not digest.deliveries.filter(status__in=PENDING).exists():
+            state = Digest.objects.filter(pk=digest.pk).values_list("status", flat=True).first()
+            if state == Digest.Status.PAUSED:
+                self.stderr.write("The send paused itself; run the command again to resume.")
+                return
+            if state != Digest.Status.SENDING:
                 return
             time.sleep(poll)
         self.stderr.write(f"Still sending after {timeout:.0f} s; run the command again to resume.")
@@ -77,8 +80,9 @@ class Command(BaseCommand):
     def _report(self, digest: Digest) -> None:
         digest.refresh_from_db()
         self.stdout.write(f"Issue {digest.date}: {digest.status}")
-        for status, count in delivery_counts(digest_id=digest.pk).items():
-            if count:
+        counts = delivery_counts(digest_id=digest.pk)
+        for status in Delivery.Status.values:
+            if count := counts[status]:
                 self.stdout.write(f"  {status}: {count}")
         unknown = deliveries_unknown(digest_id=digest.pk)
         if unknown:

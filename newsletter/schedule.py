@@ -1,5 +1,6 @@
-"""The beat schedule, declared in one place. Rows live in django-celery-beat's tables, so
-operators can change the times in the admin; `setup_schedule` creates what is missing.
+"""The beat schedule of every app, declared in one place (the project's, as it names both apps'
+tasks). Rows live in django-celery-beat's tables, so operators can change the times in the
+admin; `setup_schedule` (newsletter/management/commands/) creates what is missing.
 
 Tasks are named by their dotted path, so this module imports no app's tasks."""
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from digests.schedule import schedule_sync
+from newsletter.schedule import schedule_sync
 
 
 class Command(BaseCommand):
