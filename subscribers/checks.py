@@ -99,3 +99,20 @@ def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[Check
             id="subscribers.W003",
         )
     ]
+
+
+def check_smtp_relay(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An SMTP relay set up in a way that cannot work (checked in development too: the error
+    would otherwise come only at the first send)."""
+    if settings.EMAIL_BACKEND != "django.core.mail.backends.smtp.EmailBackend":
+        return []
+    if settings.EMAIL_USE_TLS and settings.EMAIL_USE_SSL:
+        return [
+            Error(
+                "EMAIL_USE_TLS and EMAIL_USE_SSL are both on: a relay speaks one or the other.",
+                hint="EMAIL_USE_TLS=true for STARTTLS (usually port 587), or EMAIL_USE_SSL=true "
+                "for implicit TLS (port 465).",
+                id="subscribers.E003",
+            )
+        ]
+    return []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
 from email.mime.image import MIMEImage
@@ -245,7 +245,6 @@ def digest_batch_message(
 
 # --- The digest on the wire (SMTP) ---------------------------------------------------------------
 
-WIRE_SLOTS = ("to", "message_id", "preferences_url", "unsubscribe_url")
 _SLOT = re.compile(rb"@@(to|message_id|preferences_url|unsubscribe_url|html_[a-z_]+)@@")
 
 
@@ -440,9 +439,3 @@ def digest_preview(email: DigestEmail, *, links: Mapping[str, str], to: str) -> 
         html_bytes=html_bytes,
         message_bytes=message_bytes,
     )
-
-
-def readers_links(readers: Iterable[Subscriber]) -> dict[int, dict[str, str]]:
-    """Personal links of many readers, the link templates reversed once."""
-    templates = link_templates()
-    return {reader.pk: personal_links(reader, templates) for reader in readers}

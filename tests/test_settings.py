@@ -57,7 +57,8 @@ def django_setup(**overrides: str) -> subprocess.CompletedProcess[str]:
 
 def settings_value(name: str, **overrides: str) -> Any:
     """The value of one setting, read in a fresh interpreter with the given environment."""
-    code = f"import json; from django.conf import settings; print(json.dumps(settings.{name}))"
+    value = name if name.startswith("[") else f"settings.{name}"
+    code = f"import json; from django.conf import settings; print(json.dumps({value}))"
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO_ROOT,
@@ -157,6 +158,43 @@ def test_anymail_variables_become_the_anymail_setting() -> None:
         ANYMAIL_MAILGUN_SENDER_DOMAIN="mg.example.com",
     )
     assert anymail == {"MAILGUN_API_KEY": "key-123", "MAILGUN_SENDER_DOMAIN": "mg.example.com"}
+
+
+def test_an_smtp_relay_is_configured_from_the_environment() -> None:
+    names = ["EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER"]
+    names += ["EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMAIL_TIMEOUT"]
+    names += [
+        "DELIVERY_SMTP_CONNECTIONS",
+        "DELIVERY_RATE_PER_SECOND",
+        "DELIVERY_PAUSE_AFTER_ERRORS",
+    ]
+    code = "[" + ", ".join(f"settings.{name}" for name in names) + "]"
+    values = settings_value(
+        code,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="email-smtp.eu-west-1.amazonaws.com",
+        EMAIL_PORT="587",
+        EMAIL_HOST_USER="AKIAEXAMPLE",
+        EMAIL_HOST_PASSWORD="smtp-password",
+        EMAIL_USE_TLS="true",
+        EMAIL_TIMEOUT="20",
+        DELIVERY_SMTP_CONNECTIONS="8",
+        DELIVERY_RATE_PER_SECOND="14",
+        DELIVERY_PAUSE_AFTER_ERRORS="100",
+    )
+    assert values == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "email-smtp.eu-west-1.amazonaws.com",
+        587,
+        "AKIAEXAMPLE",
+        "smtp-password",
+        True,
+        False,
+        20,
+        8,
+        14,
+        100,
+    ]
 
 
 def test_the_embedded_default_database_is_sqlite() -> None:

@@ -99,6 +99,10 @@ class EmailPreview:
         return f"{self.html_bytes / 1024:.1f}"
 
     @property
+    def message_kb(self) -> str:
+        return f"{self.message_bytes / 1024:.1f}"
+
+    @property
     def chart_kb(self) -> str:
         return f"{len(self.chart_png) / 1024:.1f}"
 

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import io
-
 import warnings
 
 from matplotlib.figure import Figure
-
 from PIL import Image
 
 from digests.chart import ChartBar, chart_render

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from subscribers.tasks import send_start
 
 from digests.models import Category, Digest
 from newsletter.celery import app as celery_app
 from subscribers.models import Delivery, Subscriber
+from subscribers.tasks import send_start
 from tests.integration.conftest import run_at_once
 from tests.issue_factory import issue_create
 

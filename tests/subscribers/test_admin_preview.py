@@ -115,6 +115,10 @@ def test_the_preview_shows_subject_both_widths_the_text_and_the_size(
     assert f"Daily AI Insights · 2026-08-13 · {first.name}, {second.name}" in text
     assert re.search(r"HTML size: \d+\.\d KB of Gmail's 102 KB clipping limit", text)
     assert "Too large for Gmail" not in text
+    # The whole message as SMTP sends it: the HTML, the text and the chart, a little more.
+    html_kb = float(re.search(r"HTML size: (\d+\.\d) KB", text).group(1))  # type: ignore[union-attr]
+    whole_kb = float(re.search(r"Whole message: (\d+\.\d) KB", text).group(1))  # type: ignore[union-attr]
+    assert html_kb < whole_kb < 100
     html = response.content.decode()
     frames = re.findall(r"<iframe[^>]*>", html)
     assert len(frames) == 2

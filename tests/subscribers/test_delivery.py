@@ -515,3 +515,55 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     assert fast_groups == plan._queued_groups_portable(digest_id=plain.pk, from_row=0)
     chunks = plan.chunks_plan(digest_id=fast.pk)
     assert sorted(len(rows) for rows in chunks) == [1, 1, 1, 1, 2]
+
+
+def test_a_large_list_is_planned_in_ranges_while_it_sends_everyone_once(
+    mailgun: FakeESP, send, settings: Any
+) -> None:  # type: ignore[no-untyped-def]
+    """The first readers' rows are made and sent before the rest are planned; a group's
+    partial chunk waits for the next range, so ranges cost no extra ESP calls."""
+    settings.DELIVERY_PLAN_FIRST = 5
+    settings.DELIVERY_PLAN_RANGE = 7
+    settings.DELIVERY_BATCH_SIZE = 4
+    digest = approved_issue()
+    cats = categories()
+    readers(11, cats[:1], "one")
+    readers(9, cats[1:2], "two")
+    readers(6, cats[:2], "both")
+
+    report = send(digest)
+
+    assert report.deliveries == 5 and report.next_reader is not None  # the first range only
+    sent = mailgun.recipients()
+    assert len(sent) == len(set(sent)) == 26
+    # As few calls as one plan of the whole list would make: ceil(11/4) + ceil(9/4) + ceil(6/4).
+    assert len(mailgun.calls) == 3 + 3 + 2
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT and digest.send_planned_at is not None
+    assert statuses(digest) == {"sent": 26}
+
+
+def test_a_send_is_not_finished_while_readers_are_still_being_planned(
+    mailgun: FakeESP, settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    settings.DELIVERY_PLAN_FIRST = 2
+    settings.DELIVERY_BATCH_SIZE = 2
+    digest = approved_issue()
+    readers(5, categories()[:1])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = send_start(digest.pk)
+    assert len(report.chunks) == 1
+    first_chunk, next_range = callbacks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first_chunk()
+    digest.refresh_from_db()
+    # Every row made so far is sent, but three readers have no row yet: not finished.
+    assert statuses(digest) == {"sent": 2}
+    assert digest.status == Digest.Status.SENDING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        next_range()
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+    assert sorted(mailgun.recipients()) == sorted(f"reader{n}@example.com" for n in range(5))

@@ -292,3 +292,13 @@ def test_a_server_without_8bitmime_gets_7bit_messages(settings: Any) -> None:
     )
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert "/unsubscribe/" in html
+
+
+def test_tls_and_ssl_together_are_refused_by_the_checks(settings: Any) -> None:
+    from subscribers.checks import check_smtp_relay
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = True
+    assert [message.id for message in check_smtp_relay()] == ["subscribers.E003"]
+    settings.EMAIL_USE_SSL = False
+    assert check_smtp_relay() == []
