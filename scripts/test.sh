@@ -38,8 +38,21 @@ describe() {  # describe EXIT_STATUS -> words
     esac
 }
 
-echo "==> unit tests: pytest -m \"not integration\" (SQLite, eager Celery)"
-env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m "not integration" "$@"
+# Byte-compiled modules are kept (in __pycache__/, ignored by git) even where the shell sets
+# PYTHONDONTWRITEBYTECODE: otherwise every pytest process, and every xdist worker, compiles the
+# project and rewrites the tests' asserts again, seconds each time.
+UNSET_ARGS+=(-u PYTHONDONTWRITEBYTECODE)
+
+# The unit group runs in parallel (pytest-xdist): one worker per core plus one, so that the
+# workers' waits on local servers and sleeps leave no core idle. `--dist load` hands each worker
+# its tests in collection order, which keeps pytest-django's order (the one transactional test
+# after the others: its flush empties the rows the data migrations made) within each worker.
+# Each worker has its own in-memory SQLite database, and the fake servers take free ports.
+# `bash scripts/test.sh -n 0` runs it in one process.
+UNIT_WORKERS=$(( $(nproc 2>/dev/null || echo 1) + 1 ))
+
+echo "==> unit tests: pytest -m \"not integration\" (SQLite, eager Celery; $UNIT_WORKERS workers)"
+env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m "not integration" -n "$UNIT_WORKERS" --dist load "$@"
 unit=$?
 
 echo "==> integration tests: pytest -m integration (PostgreSQL, Redis, a real Celery worker)"

@@ -28,7 +28,7 @@ from digests.models import Digest
 
 from .. import rendering
 from ..models import Delivery, Subscriber
-from .transports import MERGE_FIELD_FORMATS, SINGLE_BATCH, backend_module
+from .transports import MERGE_FIELD_FORMATS, SMTP_BATCH, backend_module
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def chunk_size() -> int:
     if backend_module() in MERGE_FIELD_FORMATS:
         size = max(1, settings.DELIVERY_BATCH_SIZE)
     else:
-        size = SINGLE_BATCH * 4
+        size = SMTP_BATCH
     rate = int(settings.DELIVERY_RATE_PER_SECOND or 0)
     return min(size, rate) if rate > 0 else size
 

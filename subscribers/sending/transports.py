@@ -25,11 +25,13 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import encoders
+from functools import cache
 from typing import Any, Protocol
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
@@ -39,6 +41,7 @@ from django.core.mail import get_connection
 from ..emails import (
     BatchReader,
     DigestEmail,
+    DigestWire,
     WireLineTooLong,
     digest_batch_message,
     digest_message,
@@ -65,9 +68,11 @@ SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 TRANSIENT_STATUS = {408, 429}
 # The ESP refused the call because of something in it: bisect to find the address.
 BISECT_STATUS = {400, 413}
-# Recipients per send() for one-message-per-reader transports (SMTP spreads them over its
-# connections; a rate limit smaller than this caps it).
+# Recipients per send() for one-message-per-reader transports: through a Django backend, and
+# over SMTP (spread over its connections; the outcome is recorded after each send()). A rate
+# limit smaller than these caps them.
 SINGLE_BATCH = 64
+SMTP_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -273,30 +278,34 @@ class SmtpUnknown(Exception):
 
 
 class SmtpConnection:
-    """One SMTP session to EMAIL_HOST, kept open across messages."""
+    """One SMTP session to EMAIL_HOST, kept open across messages and chunks (`_smtp_idle`)."""
 
     def __init__(self) -> None:
         self.smtp: smtplib.SMTP | None = None
         self.eight_bit = False
+        self.pipelining = False
+        self.reused = False  # has carried a message: a failure may be a server's idle timeout
+        self.last_used = 0.0
 
     def open(self) -> smtplib.SMTP:
         if self.smtp is not None:
             return self.smtp
         host, port, timeout = settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT
-        context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if settings.EMAIL_USE_SSL:
-            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
         else:
             smtp = smtplib.SMTP(host, port, timeout=timeout)
         smtp.ehlo()
         if settings.EMAIL_USE_TLS:
-            smtp.starttls(context=context)
+            smtp.starttls(context=_tls_context())
             smtp.ehlo()
         if settings.EMAIL_HOST_USER:
             smtp.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
         self.eight_bit = smtp.has_extn("8bitmime")
+        self.pipelining = smtp.has_extn("pipelining")
         self.smtp = smtp
+        self.reused = False
         return smtp
 
     def close(self) -> None:
@@ -311,6 +320,7 @@ class SmtpConnection:
         if self.smtp is not None:
             self.smtp.close()
             self.smtp = None
+        self.reused = False
 
     def deliver(self, sender: str, to: str, data: bytes, *, eight_bit: bool) -> str:
         """One transaction. Returns the server's answer to the message; raises
@@ -320,13 +330,21 @@ class SmtpConnection:
         smtp = self.open()
         handed_over = False
         try:
-            code, answer = smtp.mail(sender, ["BODY=8BITMIME"] if eight_bit else [])
-            if code != 250:
-                self._refused(code, answer, smtplib.SMTPSenderRefused(code, answer, sender))
-            code, answer = smtp.rcpt(to)
-            if code not in (250, 251):
-                self._refused(code, answer, smtplib.SMTPRecipientsRefused({to: (code, answer)}))
-            code, answer = smtp.docmd("DATA")
+            if self.pipelining:
+                # RFC 2920: MAIL, RCPT and DATA in one write, their three answers read after.
+                smtp.send(_envelope(sender, to, eight_bit=eight_bit))
+                answers = [smtp.getreply() for _ in range(3)]
+            else:
+                answers = [smtp.mail(sender, ["BODY=8BITMIME"] if eight_bit else [])]
+                answers.append(smtp.rcpt(to) if answers[0][0] == 250 else (503, b"no sender"))
+                answers.append(smtp.docmd("DATA") if answers[1][0] in (250, 251) else (503, b""))
+            (mail_code, mail_answer), (rcpt_code, rcpt_answer), (code, answer) = answers
+            if mail_code != 250:
+                error = smtplib.SMTPSenderRefused(mail_code, mail_answer, sender)
+                self._refused(mail_code, mail_answer, error)
+            if rcpt_code not in (250, 251):
+                error_ = smtplib.SMTPRecipientsRefused({to: (rcpt_code, rcpt_answer)})
+                self._refused(rcpt_code, rcpt_answer, error_)
             if code != 354:
                 self._refused(code, answer, smtplib.SMTPDataError(code, answer))
             smtp.send(data)  # dot-stuffed, ends with CRLF . CRLF
@@ -354,20 +372,78 @@ class SmtpConnection:
         raise SmtpTransient(f"{code} {answer.decode(errors='replace')}")
 
 
+def _envelope(sender: str, to: str, *, eight_bit: bool) -> bytes:
+    """MAIL, RCPT and DATA as one write. Addresses come from the database, validated at signup;
+    one with a line break or angle bracket could not be a valid address and is refused here."""
+    if any(c in sender + to for c in "\r\n<>"):
+        raise smtplib.SMTPRecipientsRefused({to: (553, b"address not allowed")})
+    body = " BODY=8BITMIME" if eight_bit else ""
+    utf8 = "" if (sender + to).isascii() else " SMTPUTF8"
+    return f"MAIL FROM:<{sender}>{body}{utf8}\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode()
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """Made once per process: loading the system's certificates takes tens of milliseconds."""
+    return ssl.create_default_context()
+
+
+# Open SMTP sessions of this process, by relay, for the next chunk: opening one (TCP, EHLO,
+# STARTTLS, AUTH) costs more than sending a message. Closed when idle longer than SMTP_IDLE.
+SMTP_IDLE_SECONDS = 30.0
+_smtp_idle: dict[tuple[object, ...], list[SmtpConnection]] = {}
+_smtp_idle_lock = threading.Lock()
+
+
+def _relay() -> tuple[object, ...]:
+    return (
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
+        settings.EMAIL_HOST_USER,
+        settings.EMAIL_USE_TLS,
+        settings.EMAIL_USE_SSL,
+    )
+
+
+def smtp_connections_take(count: int) -> list[SmtpConnection]:
+    now = time.monotonic()
+    with _smtp_idle_lock:
+        idle = _smtp_idle.setdefault(_relay(), [])
+        taken = [idle.pop() for _ in range(min(count, len(idle)))]
+    for connection in taken:
+        if now - connection.last_used > SMTP_IDLE_SECONDS:
+            connection.close()  # the relay may have closed it: a new one
+    return taken + [SmtpConnection() for _ in range(count - len(taken))]
+
+
+def smtp_connections_give_back(connections: list[SmtpConnection]) -> None:
+    with _smtp_idle_lock:
+        _smtp_idle.setdefault(_relay(), []).extend(c for c in connections if c.smtp is not None)
+
+
+def smtp_connections_close() -> None:
+    """Closes every idle session of this process (tests; a worker shutting down)."""
+    with _smtp_idle_lock:
+        idle = [c for connections in _smtp_idle.values() for c in connections]
+        _smtp_idle.clear()
+    for connection in idle:
+        connection.close()
+
+
 class SmtpTransport:
     """Messages as pre-encoded bytes over DELIVERY_SMTP_CONNECTIONS sessions in parallel."""
 
     def __init__(self, *, connections: int) -> None:
-        self.connections = [SmtpConnection() for _ in range(connections)]
-        self.batch_size = SINGLE_BATCH
+        self.connections = smtp_connections_take(connections)
+        self.batch_size = SMTP_BATCH
         self.links = link_templates()
         self.pool = ThreadPoolExecutor(connections) if connections > 1 else None
         self.sequence = uuid.uuid4().hex[:12]
         self.lock = threading.Lock()
 
     def close(self) -> None:
-        for connection in self.connections:
-            connection.close()
+        """The sessions stay open for the next chunk of this process."""
+        smtp_connections_give_back(self.connections)
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
@@ -405,13 +481,7 @@ class SmtpTransport:
                 f"digest.{email.digest_id}.{recipient.delivery_id}.{self.sequence}@{domain}"
             )
             try:
-                if connection.open() and wire is not None and connection.eight_bit:
-                    data = wire.render(to=recipient.email, message_id=message_id, links=links)
-                    sender, eight_bit = wire.envelope_from, True
-                else:
-                    data, sender = _encoded(email, recipient.email, links, message_id)
-                    eight_bit = False
-                connection.deliver(sender, recipient.email, data, eight_bit=eight_bit)
+                self._deliver(connection, wire, email, recipient, links, message_id)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as error:
                 outcome.failed[recipient.delivery_id] = reason_of(error)
                 outcome.error()
@@ -433,7 +503,37 @@ class SmtpTransport:
             else:
                 outcome.sent[recipient.delivery_id] = f"<{message_id}>"
                 outcome.success()
+        connection.last_used = time.monotonic()
         return outcome
+
+    def _deliver(
+        self,
+        connection: SmtpConnection,
+        wire: DigestWire | None,
+        email: DigestEmail,
+        recipient: Recipient,
+        links: dict[str, str],
+        message_id: str,
+    ) -> None:
+        """One message; on a session kept from before that broke before the message was handed
+        over (the relay's idle timeout), once more on a new session."""
+        for attempt in (1, 2):
+            reused = connection.reused
+            try:
+                connection.open()
+                if wire is not None and connection.eight_bit:
+                    data = wire.render(to=recipient.email, message_id=message_id, links=links)
+                    sender, eight_bit = wire.envelope_from, True
+                else:
+                    data, sender = _encoded(email, recipient.email, links, message_id)
+                    eight_bit = False
+                connection.deliver(sender, recipient.email, data, eight_bit=eight_bit)
+            except SmtpTransient:
+                if reused and attempt == 1 and connection.smtp is None:
+                    continue  # dropped by the relay while idle: a new session
+                raise
+            connection.reused = True
+            return
 
 
 def _encoded(email: DigestEmail, to: str, links: Any, message_id: str) -> tuple[bytes, str]:

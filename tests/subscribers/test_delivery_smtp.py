@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from digests.models import Category, Digest
 from subscribers.models import Delivery
+from subscribers.sending import transports
+from subscribers.sending.transports import smtp_connections_close
 from subscribers.rendering import render_caches_clear
 from subscribers.tokens import Purpose, token_read
 from tests.issue_factory import issue_create
@@ -68,6 +70,7 @@ def smtp(settings: Any) -> Iterator[Inbox]:
     try:
         yield inbox
     finally:
+        smtp_connections_close()
         controller.stop()
         render_caches_clear()
 
@@ -84,7 +87,7 @@ def send_digest(digest: Digest) -> None:
         call_command("send_digest", "--date", digest.date.isoformat(), "--no-wait")
 
 
-def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
+def test_each_reader_gets_one_message_over_one_kept_connection(
     smtp: Inbox, capsys: Any, settings: Any
 ) -> None:
     settings.DELIVERY_SMTP_CONNECTIONS = 1
@@ -102,11 +105,10 @@ def test_each_reader_gets_one_message_and_a_chunk_shares_one_connection(
     send_digest(digest)
 
     assert len(smtp.messages) == 3
-    # With one connection per worker, one per chunk (a chunk is one variant): alice and bob
-    # share theirs.
+    # With one connection per worker, kept open from one chunk (one variant) to the next:
+    # one SMTP session carried all three.
     sessions = {to[0]: session for session, to, _ in smtp.messages}
-    assert sessions["alice@example.com"] == sessions["bob@example.com"]
-    assert len(set(sessions.values())) == 2
+    assert len(set(sessions.values())) == 1
     message = smtp.for_address("alice@example.com")
     text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
@@ -169,6 +171,7 @@ def test_a_refused_recipient_fails_and_the_others_are_sent(smtp: Inbox, settings
             subscriber_create(email=f"{name}@example.com", categories=cats[:1])
         send_digest(digest)
     finally:
+        smtp_connections_close()
         controller.stop()
     assert sorted(to[0] for _, to, _ in inbox.messages) == ["one@example.com", "two@example.com"]
     failed = Delivery.objects.get(email="nobody@example.com")
@@ -183,16 +186,26 @@ def test_a_draft_is_not_sent(smtp: Inbox) -> None:
 
 
 class Raw(Inbox):
-    """Keeps the bytes as they came, and can refuse or drop per address."""
+    """Keeps the bytes as they came, refuses per address, and announces PIPELINING (RFC 2920)
+    as Postfix does: aiosmtpd reads commands one line at a time, so a pipelined group works."""
 
     def __init__(self) -> None:
         super().__init__()
         self.raw: list[bytes] = []
         self.transient: dict[str, int] = {}  # address -> 4xx answers still to give
+        self.refused: set[str] = set()  # addresses answered 550
+
+    async def handle_EHLO(  # type: ignore[no-untyped-def]
+        self, server, session, envelope, hostname, responses
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(  # type: ignore[no-untyped-def]
         self, server, session, envelope, address, rcpt_options
     ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such user"
         with self.lock:
             left = self.transient.get(address, 0)
             if left:
@@ -224,6 +237,7 @@ def raw_smtp(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Raw]:
     try:
         yield inbox
     finally:
+        smtp_connections_close()
         controller.stop()
         render_caches_clear()
 
@@ -283,6 +297,7 @@ def test_a_server_without_8bitmime_gets_7bit_messages(settings: Any) -> None:
         subscriber_create(email="old@example.com", categories=list(Category.objects.all()))
         send_digest(digest)
     finally:
+        smtp_connections_close()
         controller.stop()
     (message,) = [m for _, _, m in inbox.messages]
     assert all(
@@ -302,3 +317,43 @@ def test_tls_and_ssl_together_are_refused_by_the_checks(settings: Any) -> None:
     assert [message.id for message in check_smtp_relay()] == ["subscribers.E003"]
     settings.EMAIL_USE_SSL = False
     assert check_smtp_relay() == []
+
+
+def test_a_kept_session_the_relay_closed_is_replaced_without_a_retry(
+    raw_smtp: Raw, settings: Any
+) -> None:
+    """The next issue's send finds the session kept from the last one closed by the relay
+    (its idle timeout): it opens a new one at once, and the chunk does not wait for a retry."""
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
+    cats = list(Category.objects.all())
+    first = approved(summary_length=300)
+    subscriber_create(email="one@example.com", categories=cats[:1])
+    send_digest(first)
+    for connection in [c for kept in transports._smtp_idle.values() for c in kept]:
+        assert connection.smtp is not None
+        connection.smtp.sock.shutdown(socket.SHUT_RDWR)  # as a relay closing an idle session
+    second = issue_create(day=first.date + timedelta(days=1), papers_per_section=1)
+    Digest.objects.filter(pk=second.pk).update(status=Digest.Status.APPROVED, send_at=None)
+
+    send_digest(second)
+
+    delivery = Delivery.objects.get(digest=second)
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.SENT, 1)
+    assert len(raw_smtp.messages) == 2
+
+
+def test_pipelined_refusals_fail_that_reader_alone(raw_smtp: Raw, settings: Any) -> None:
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
+    cats = list(Category.objects.all())
+    digest = approved(summary_length=300)
+    for name in ("one", "nobody", "two", "three"):
+        subscriber_create(email=f"{name}@example.com", categories=cats[:1])
+    raw_smtp.refused.add("nobody@example.com")
+    send_digest(digest)
+    addresses = sorted(to[0] for _, to, _ in raw_smtp.messages)
+    assert addresses == ["one@example.com", "three@example.com", "two@example.com"]
+    assert len({session for session, _, _ in raw_smtp.messages}) == 1  # the session went on
+    kept = [c for connections in transports._smtp_idle.values() for c in connections]
+    assert kept and all(c.pipelining for c in kept)  # MAIL, RCPT and DATA went as one group
+    nobody = Delivery.objects.get(email="nobody@example.com")
+    assert nobody.status == Delivery.Status.FAILED and "550" in nobody.error
