@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -25,12 +25,13 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from digests.chart import ChartBar, chart_render, hangul_font_name
+from digests.chart import ChartBar, chart_render, figure_new, hangul_font_name
 from digests.models import Category, Digest
 from subscribers.models import Delivery, Subscriber
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DASHBOARD_DAYS = 90
 DASHBOARD_ISSUES = 30
@@ -196,7 +197,7 @@ def subscribers_chart_png() -> bytes:
     series = subscribers_over_time()
     font = hangul_font_name()
     with _draw_lock:
-        figure = Figure(figsize=(8, 3.2), dpi=110)
+        figure = figure_new(width=8, height=3.2)
         axes = figure.add_subplot()
         days: list[Any] = [p.day for p in series]  # matplotlib's date units draw dates
         axes.plot(days, [p.active for p in series], color="#4C72B0")
@@ -210,6 +211,8 @@ def subscribers_chart_png() -> bytes:
 def dashboard_figure_png(figure: Figure, axes: Any) -> bytes:
     """A dashboard chart finished alike: whole readers on the y axis, no top and right frame,
     dates slanted."""
+    from matplotlib.ticker import MaxNLocator
+
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # readers come whole
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
@@ -234,7 +237,7 @@ def issues_chart_png() -> bytes:
     ]
     width = 0.27
     with _draw_lock:
-        figure = Figure(figsize=(8, 3.6), dpi=110)
+        figure = figure_new(width=8, height=3.6)
         axes = figure.add_subplot()
         positions = list(range(len(issues)))
         for index, (label, colour, values) in enumerate(series):

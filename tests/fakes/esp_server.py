@@ -162,7 +162,9 @@ class FakeESP:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeESP:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
