@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from digests.models import Category, Digest
 from subscribers.models import Delivery
+from subscribers.rendering import render_caches_clear
 from subscribers.sending import transports
 from subscribers.sending.transports import smtp_connections_close
-from subscribers.rendering import render_caches_clear
 from subscribers.tokens import Purpose, token_read
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
