@@ -39,7 +39,7 @@ from digests.models import Digest
 from . import rendering
 from .models import Subscriber
 from .services import language_or_default
-from .tokens import URL_NAMES, Purpose, token_url, tokens_make
+from .tokens import URL_NAMES, Purpose, TokenSubject, token_url, tokens_make
 
 # The personal links of a digest email, by placeholder name.
 LINK_PURPOSES = {"preferences_url": Purpose.PREFERENCES, "unsubscribe_url": Purpose.UNSUBSCRIBE}
@@ -151,7 +151,7 @@ def link_templates() -> dict[str, tuple[str, str]]:
 
 
 def personal_links(
-    subscriber: Subscriber, templates: dict[str, tuple[str, str]] | None = None
+    subscriber: TokenSubject, templates: dict[str, tuple[str, str]] | None = None
 ) -> dict[str, str]:
     """The reader's personal links (as `tokens.token_url`), one fingerprint for both tokens."""
     templates = templates if templates is not None else link_templates()

@@ -213,7 +213,7 @@ def send_chunk(
         )
     except (DeliveryRetry, OperationalError) as error:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
-            ledger.deliveries_give_up(claim=claim, reason=str(error))
+            ledger.deliveries_give_up(claim=claim, ids=delivery_ids, reason=str(error))
             ledger.digest_finish_if_done(digest_id=digest_id)
             raise
         countdown = 2**self.request.retries + random.uniform(0, 1)

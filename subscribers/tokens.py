@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core import signing
@@ -89,7 +89,20 @@ def _signed(payload: list[object], *, salt: str, timestamp: str) -> str:
     return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
 
 
-def _nonce(subscriber: Subscriber, purpose: Purpose) -> str:
+class TokenSubject(Protocol):
+    """What a token is made from: a Subscriber, or the sending engine's light stand-in."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def confirm_nonce(self) -> str: ...
+
+
+def _nonce(subscriber: TokenSubject, purpose: Purpose) -> str:
     return subscriber.confirm_nonce if purpose == Purpose.CONFIRM else ""
 
 
@@ -99,7 +112,9 @@ def token_make(*, subscriber: Subscriber, purpose: Purpose | str) -> str:
     return signing.dumps(payload, salt=_salt(purpose), compress=True)
 
 
-def tokens_make(*, subscriber: Subscriber, purposes: Iterable[Purpose | str]) -> dict[Purpose, str]:
+def tokens_make(
+    *, subscriber: TokenSubject, purposes: Iterable[Purpose | str]
+) -> dict[Purpose, str]:
     """`token_make` for several purposes of one reader, the address fingerprint computed once.
     Each token is made by the same `signing.dumps` call, so it is the same token."""
     mac = _keyed("subscribers.tokens.email", str(settings.SECRET_KEY), "sha1").copy()

@@ -53,22 +53,31 @@ def deliveries_send(
     if digest is None or digest.status == Digest.Status.PAUSED:
         # Paused: nothing is claimed; a retry gives its rows back for the resume.
         if retry:
-            report.released = ledger.deliveries_release(claim=claim, reason=PAUSED_NOTE)
+            report.released = ledger.deliveries_release(
+                claim=claim, ids=delivery_ids, reason=PAUSED_NOTE
+            )
         return report
     report.claimed = ledger.deliveries_claim(ids=delivery_ids, claim=claim, retry=retry)
     if not report.claimed:
         return report
-    recipients = ledger.recipients_load(claim=claim, report=report)
+    recipients = ledger.recipients_load(claim=claim, ids=delivery_ids, report=report)
     try:
         if recipients:
-            _recipients_send(digest=digest, claim=claim, recipients=recipients, report=report)
+            _recipients_send(
+                digest=digest, claim=claim, ids=delivery_ids, recipients=recipients, report=report
+            )
     finally:
         ledger.digest_finish_if_done(digest_id=digest_id)
     return report
 
 
 def _recipients_send(
-    *, digest: Digest, claim: str, recipients: list[Recipient], report: ledger.ChunkReport
+    *,
+    digest: Digest,
+    claim: str,
+    ids: Sequence[int],
+    recipients: list[Recipient],
+    report: ledger.ChunkReport,
 ) -> None:
     groups: dict[tuple[str, str], list[Recipient]] = defaultdict(list)
     for recipient in recipients:
@@ -96,7 +105,9 @@ def _recipients_send(
                 status, errors_before = state or pace.digest_state(digest_id=digest.pk)
                 state = None
                 if status == Digest.Status.PAUSED:
-                    report.released += ledger.deliveries_release(claim=claim, reason=PAUSED_NOTE)
+                    report.released += ledger.deliveries_release(
+                        claim=claim, ids=ids, reason=PAUSED_NOTE
+                    )
                     return
                 batch = group[start : start + size]
                 if limiter is not None:
@@ -107,7 +118,9 @@ def _recipients_send(
                     digest_id=digest.pk, outcome=outcome, errors_before=errors_before
                 )
                 if paused:
-                    report.released += ledger.deliveries_release(claim=claim, reason=PAUSED_NOTE)
+                    report.released += ledger.deliveries_release(
+                        claim=claim, ids=ids, reason=PAUSED_NOTE
+                    )
                     return
                 retry_reason = retry_reason or outcome.retry_reason
     finally:

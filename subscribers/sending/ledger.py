@@ -21,7 +21,7 @@ from django.utils import timezone
 from digests.models import Digest
 
 from ..models import Delivery, Subscriber
-from .transports import Outcome, Recipient
+from .transports import Outcome, Reader, Recipient
 
 PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 # Distinct message ids in one outcome worth an UPDATE each (an ESP batch and its bisections).
@@ -44,16 +44,20 @@ def deliveries_claim(*, ids: Sequence[int], claim: str, retry: bool) -> int:
     changes = {"claimed_at": now, "attempts": F("attempts") + 1}
     refreshed = 0
     if retry:
-        mine = Delivery.objects.filter(claim=claim, status=Delivery.Status.SENDING)
+        mine = Delivery.objects.filter(
+            pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
+        )
         refreshed = mine.update(**changes)
     queued = Delivery.objects.filter(pk__in=list(ids), status=Delivery.Status.QUEUED)
     return refreshed + queued.update(status=Delivery.Status.SENDING, claim=claim, **changes)
 
 
-def recipients_load(*, claim: str, report: ChunkReport) -> list[Recipient]:
+def recipients_load(*, claim: str, ids: Sequence[int], report: ChunkReport) -> list[Recipient]:
     """The claimed rows with their reader's current status; readers no longer active are
-    skipped (suppressed or gone since the send started)."""
-    rows = Delivery.objects.filter(claim=claim, status=Delivery.Status.SENDING).values_list(
+    skipped (suppressed or gone since the send started). Rows are found by id (the primary
+    key) and claim: `claim` needs no index of its own."""
+    claimed = Delivery.objects.filter(pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING)
+    rows = claimed.values_list(
         "pk",
         "email",
         "variant",
@@ -67,8 +71,8 @@ def recipients_load(*, claim: str, report: ChunkReport) -> list[Recipient]:
         if status != Subscriber.Status.ACTIVE:
             gone.append(pk)
             continue
-        subscriber = Subscriber(pk=subscriber_id, email=current_email)
-        recipients.append(Recipient(pk, email, variant, language or "", subscriber))
+        reader = Reader(subscriber_id, current_email)
+        recipients.append(Recipient(pk, email, variant, language or "", reader))
     if gone:
         report.skipped += deliveries_mark(
             claim=claim, ids=gone, status=Delivery.Status.SKIPPED, reason="reader no longer active"
@@ -124,16 +128,16 @@ def deliveries_mark(*, claim: str, ids: list[int], status: str, reason: str) -> 
     return rows.update(status=status, error=reason[:2000])
 
 
-def deliveries_release(*, claim: str, reason: str) -> int:
+def deliveries_release(*, claim: str, ids: Sequence[int], reason: str) -> int:
     """The rows of `claim` that were not attempted go back to "queued" without their claim,
     for whoever resumes the send (a paused send)."""
-    rows = Delivery.objects.filter(claim=claim, status=Delivery.Status.SENDING)
+    rows = Delivery.objects.filter(pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING)
     return rows.update(status=Delivery.Status.QUEUED, claim="", claimed_at=None, error=reason)
 
 
-def deliveries_give_up(*, claim: str, reason: str) -> int:
+def deliveries_give_up(*, claim: str, ids: Sequence[int], reason: str) -> int:
     """After the last retry: the rows of `claim` were never accepted by the ESP, so failed."""
-    rows = Delivery.objects.filter(claim=claim, status=Delivery.Status.SENDING)
+    rows = Delivery.objects.filter(pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING)
     return rows.update(status=Delivery.Status.FAILED, error=f"gave up after retries: {reason}")
 
 

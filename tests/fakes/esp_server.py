@@ -25,13 +25,12 @@ import argparse
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import compat32
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -82,15 +81,30 @@ def form_parse(content_type: str, body: bytes) -> list[tuple[str, str | None, st
     if content_type.startswith("application/x-www-form-urlencoded"):
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True)
         return [(name, None, "text/plain", value.encode()) for name, value in pairs]
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    # compat32 parses a 750-recipient form about 7 times faster than policy.HTTP, same parts.
-    message = BytesParser(policy=compat32).parsebytes(head + body)
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        raise ValueError(f"no boundary in {content_type!r}")
+    # The form as requests (urllib3) writes it: raw bytes per part, no transfer encoding, so a
+    # split on the boundary is the whole parse (the email package takes ten times longer).
     parts = []
-    for part in message.get_payload():
-        name = part.get_param("name", header="content-disposition")
-        filename = part.get_param("filename", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        parts.append((str(name), filename, part.get_content_type(), payload))
+    for chunk in body.split(b"--" + boundary.group(1).encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, payload = chunk[2:].partition(b"\r\n\r\n")
+        headers = head.decode("utf-8")
+        if "content-transfer-encoding" in headers.lower():
+            raise ValueError("a transfer-encoded part: not how requests writes a form")
+        name = re.search(r'\bname="([^"]*)"', headers)
+        filename = re.search(r'\bfilename="([^"]*)"', headers)
+        kind = re.search(r"(?im)^content-type:\s*([^;\r\n]+)", headers)
+        parts.append(
+            (
+                name.group(1) if name else "",
+                filename.group(1) if filename else None,
+                kind.group(1).strip() if kind else "text/plain",
+                payload[:-2],  # the CRLF before the next boundary
+            )
+        )
     return parts
 
 
