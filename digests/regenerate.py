@@ -67,7 +67,7 @@ class Restored:
 
 def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
     """A queued regeneration of the section. The caller starts its task after commit
-    (`regenerate_section.delay_on_commit`): this module never enqueues."""
+    (`tasks.regeneration_enqueue`): this module never enqueues."""
     with transaction.atomic():
         # Serialises two editors asking at once (a row lock on PostgreSQL).
         digest = Digest.objects.select_for_update().get(pk=section.digest_id)

@@ -48,6 +48,11 @@ def regenerate_section(regeneration_id: int) -> dict[str, Any]:
     return regeneration_run(regeneration_id=regeneration_id)
 
 
+def regeneration_enqueue(regeneration_id: int) -> None:
+    """The admin's request for a regeneration, run after its transaction commits."""
+    regenerate_section.delay_on_commit(regeneration_id)
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def auto_approve() -> list[int]:
     """Beat: with DIGEST_AUTO_APPROVE on, approves drafts nobody acted on in time."""

@@ -16,7 +16,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -39,7 +38,7 @@ from .csv_io import (
 )
 from .models import Delivery, EmailEvent, Subscriber
 from .sending.ledger import deliveries_count
-from .tasks import confirmation_emails_enqueue, send_due_digests
+from .tasks import confirmation_emails_enqueue, send_due_now
 
 HISTORY_FIELDS = (
     "confirmation_sent_at",
@@ -333,7 +332,7 @@ class DigestAdmin(ContentDigestAdmin):
         }
 
     def send_now_start(self) -> bool:
-        transaction.on_commit(send_due_digests.delay)
+        send_due_now()
         return True
 
 

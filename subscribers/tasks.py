@@ -156,7 +156,13 @@ def unknown_resend(digest_id: int) -> int:
     return resent
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def send_due_now() -> None:
+    """ "Approve and send now": the due-send check right after the approval commits, rather
+    than at beat's next minute."""
+    send_due_digests.delay_on_commit()
+
+
+@shared_task(base=DjangoTask, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def send_due_digests() -> dict[str, list[int]]:
     """Beat, every minute: start due approved digests, resume stalled sends, close done ones."""
     started = [pk for pk in recovery.digests_due() if send_start(pk).started]

@@ -8,6 +8,7 @@ the rule is that a module `tasks.py` imports never imports `tasks.py`.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ def imports_in(source: str, *, module: str, is_package: bool = False) -> Iterato
                 yield node.lineno, base if alias.name == "*" else f"{base}.{alias.name}"
 
 
+@functools.cache
 def project_imports() -> list[Import]:
     found = []
     for module, path in project_files().items():
@@ -223,3 +225,36 @@ def test_no_project_module_imports_itself_through_others() -> None:
         for group in circled_groups(graph)
     ]
     assert found == [], "Modules that import each other:\n" + "\n".join(found)
+
+
+# --- Only tasks.py enqueues -----------------------------------------------------------------------
+
+ENQUEUEING = {"delay", "delay_on_commit", "apply_async"}
+
+
+def enqueue_calls(source: str) -> list[int]:
+    """Lines that enqueue a Celery task (`x.delay(...)`, `x.delay_on_commit(...)`,
+    `x.apply_async(...)`)."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ENQUEUEING
+    ]
+
+
+def test_the_enqueue_checker_sees_a_task_queued_in_a_view() -> None:
+    assert enqueue_calls("def view(r):\n    send_chunk.delay(1, [2])\n") == [2]
+    assert enqueue_calls("x = t.delay_on_commit()\ny = t.apply_async(args=())\n") == [1, 2]
+    assert enqueue_calls("def f(): return t.run(1)\n") == []
+
+
+def test_only_tasks_modules_enqueue() -> None:
+    found = {
+        f"{name}:{line}"
+        for name, path in project_files().items()
+        if not name.endswith(".tasks")
+        for line in enqueue_calls(path.read_text(encoding="utf-8"))
+    }
+    assert found == set(), "enqueue through a function of the app's tasks.py instead"

@@ -42,7 +42,7 @@ from digests.regenerate import (
     regeneration_request,
     revision_restore,
 )
-from digests.tasks import regenerate_section
+from digests.tasks import regeneration_enqueue
 
 REGENERATE_PERMISSION = "digests.regenerate_section"
 RESTORE_PERMISSION = "digests.change_digestsection"
@@ -166,7 +166,7 @@ def regeneration_start(
     except RegenerationRefused as exc:
         messages.error(request, f"Not regenerated: {exc}")
         return HttpResponseRedirect(change_url(digest.pk, section.pk))
-    regenerate_section.delay_on_commit(regeneration.pk)
+    regeneration_enqueue(regeneration.pk)
     admin_log(
         user_id=user_id(request),
         obj=digest,
