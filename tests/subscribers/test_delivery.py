@@ -567,3 +567,32 @@ def test_a_send_is_not_finished_while_readers_are_still_being_planned(
     digest.refresh_from_db()
     assert digest.status == Digest.Status.SENT
     assert sorted(mailgun.recipients()) == sorted(f"reader{n}@example.com" for n in range(5))
+
+
+def test_a_planner_that_died_is_taken_over_by_the_resume(
+    mailgun: FakeESP, settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    """The worker that was to plan the next range died with its task: beat's resume, once the
+    send looks stalled, plans the rest from the last reader that has a row."""
+    settings.DELIVERY_PLAN_FIRST = 3
+    settings.DELIVERY_BATCH_SIZE = 3
+    digest = approved_issue()
+    readers(8, categories()[:1])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        send_start(digest.pk)
+    first_chunk, _lost_range = callbacks
+    with django_capture_on_commit_callbacks(execute=True):
+        first_chunk()
+    assert statuses(digest) == {"sent": 3}
+    long_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_STALE_AFTER_SECONDS + 60)
+    Delivery.objects.filter(digest=digest).update(claimed_at=long_ago)
+    Digest.objects.filter(pk=digest.pk).update(sending_started_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = send_due_digests.delay().get()
+
+    assert result["resumed"] == [digest.pk]
+    digest.refresh_from_db()
+    assert digest.status == Digest.Status.SENT
+    sent = mailgun.recipients()
+    assert sorted(sent) == sorted(f"reader{n}@example.com" for n in range(8))
