@@ -1,15 +1,19 @@
 """Reads a form out of an admin page the way a browser would submit it, so a test can change
-a few fields and post the rest as they were shown (inline management forms included)."""
+a few fields and post the rest as they were shown (inline management forms included); and the
+helpers the digest page's tests share (its URLs, the page as words, its messages)."""
 
 from __future__ import annotations
 
 import importlib
+import re
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.test import Client
+from django.urls import reverse
 
 
 class _FormReader(HTMLParser):
@@ -94,3 +98,27 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# --- The digest's admin pages ---------------------------------------------------------------
+
+
+def digest_url(name: str, digest: Any) -> str:
+    """`admin:digests_digest_<name>` of an issue (change, preview, approve, send_test, ...)."""
+    return reverse(f"admin:digests_digest_{name}", args=[digest.pk])
+
+
+def page_text(response: Any) -> str:
+    """The page as words: tags dropped, entities decoded, whitespace collapsed."""
+    html = response.content.decode()
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def shown_messages(response: Any) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def change_page(client: Client, digest: Any) -> Any:
+    response = client.get(digest_url("change", digest))
+    assert response.status_code == 200
+    return response

@@ -233,7 +233,9 @@ VIEWS = [
 ]
 
 
-def urlpatterns(model_admin: Any) -> list[URLPattern]:
+def issue_urlpatterns(model_admin: Any, views: list[tuple[str, Any, str]]) -> list[URLPattern]:
+    """`<digest_id>/<route>` for each (route, view, name) in `views`, as the admin's
+    `digests_digest_<name>`, each view given the Digest admin as `model_admin`."""
     site = model_admin.admin_site
     return [
         path(
@@ -241,5 +243,9 @@ def urlpatterns(model_admin: Any) -> list[URLPattern]:
             site.admin_view(partial(view, model_admin=model_admin)),
             name=f"digests_digest_{name}",
         )
-        for route, view, name in VIEWS
+        for route, view, name in views
     ]
+
+
+def urlpatterns(model_admin: Any) -> list[URLPattern]:
+    return issue_urlpatterns(model_admin, VIEWS)

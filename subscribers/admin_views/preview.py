@@ -21,7 +21,6 @@ import base64
 import re
 import smtplib
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +32,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
@@ -42,6 +41,7 @@ from digests.admin_views.workflow import (
     digest_for,
     digest_url,
     form_errors,
+    issue_urlpatterns,
     log,
     redirect_back,
 )
@@ -426,12 +426,4 @@ VIEWS = [
 
 
 def urlpatterns(model_admin: Any) -> list[URLPattern]:
-    site = model_admin.admin_site
-    return [
-        path(
-            f"<int:digest_id>/{route}",
-            site.admin_view(partial(view, model_admin=model_admin)),
-            name=f"digests_digest_{name}",
-        )
-        for route, view, name in VIEWS
-    ]
+    return issue_urlpatterns(model_admin, VIEWS)

@@ -4,10 +4,8 @@ The preview and test send are tested in tests/subscribers/test_admin_preview.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from html import unescape
 from typing import Any
 
 import pytest
@@ -26,7 +24,14 @@ from digests.models import Category, Digest
 from subscribers.models import Delivery
 from subscribers.rendering import render_caches_clear
 from subscribers.tasks import send_due_digests
-from tests.admin_forms import form_fields, staff_in
+from tests.admin_forms import (
+    change_page,
+    digest_url,
+    form_fields,
+    page_text,
+    shown_messages,
+    staff_in,
+)
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
 
@@ -71,23 +76,7 @@ def small_issue(**fields: Any) -> Digest:
 
 
 def url(name: str, digest: Digest) -> str:
-    return reverse(f"admin:digests_digest_{name}", args=[digest.pk])
-
-
-def page_text(response: Any) -> str:
-    """The page as words: tags dropped, entities decoded, whitespace collapsed."""
-    html = response.content.decode()
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def shown_messages(response: Any) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
-
-
-def change_page(client: Client, digest: Digest) -> Any:
-    response = client.get(url("change", digest))
-    assert response.status_code == 200
-    return response
+    return digest_url(name, digest)
 
 
 # --- the panel on the digest's page ---------------------------------------------------------------
