@@ -4,8 +4,12 @@ import functools
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.test import Client
+
+from tests.admin_forms import staff_in
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -46,3 +50,24 @@ def _client_tls_context_built_once() -> Iterator[None]:
             httpcore2, "default_ssl_context", functools.cache(httpcore2.default_ssl_context)
         )
         yield
+
+
+# --- The digest's admin pages (tests/digests/test_admin_workflow.py, tests/subscribers/...) ---
+
+
+@pytest.fixture
+def editor() -> Any:
+    return staff_in("Editors", "ed")
+
+
+@pytest.fixture
+def editor_client(client: Any, editor: Any) -> Any:
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def viewer_client() -> Any:
+    client = Client()
+    client.force_login(staff_in("Viewers", "vi"))
+    return client

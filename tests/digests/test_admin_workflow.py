@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import User
 from django.core import mail
 from django.core.cache import cache
 from django.test import Client
@@ -30,7 +29,6 @@ from tests.admin_forms import (
     form_fields,
     page_text,
     shown_messages,
-    staff_in,
 )
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
@@ -47,24 +45,6 @@ def _fresh_caches() -> Iterator[None]:
     yield
     render_caches_clear()
     cache.clear()
-
-
-@pytest.fixture
-def editor() -> User:
-    return staff_in("Editors", "ed")
-
-
-@pytest.fixture
-def editor_client(client: Client, editor: User) -> Client:
-    client.force_login(editor)
-    return client
-
-
-@pytest.fixture
-def viewer_client() -> Client:
-    client = Client()
-    client.force_login(staff_in("Viewers", "vi"))
-    return client
 
 
 def categories() -> list[Category]:
