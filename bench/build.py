@@ -9,6 +9,15 @@ no LLM calls.
 
 Targets (issue 2): at most 60 LLM calls, under 8 s wall on a 2-core machine, rebuild 0 calls.
 The last line of output is JSON with the figures.
+
+Against a real OpenAI-compatible server instead of the fake (issue 10):
+
+    .venv/bin/python bench/build.py --llm-url http://127.0.0.1:8080/v1 --model NAME \
+        [--papers 92] [--context 4096]
+
+OPENAI_API_KEY, LLM_CONTEXT_TOKENS, LLM_STALL_SECONDS ... are read from the environment as usual
+(`--context` sets LLM_CONTEXT_TOKENS). It prints calls, tokens, batch splits, fallbacks and wall
+time; the rebuild is skipped.
 """
 
 from __future__ import annotations
@@ -126,11 +135,78 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def django_start(workdir: Path) -> None:
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsletter.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def real_server_run(args: argparse.Namespace) -> None:
+    """One build of an `args.papers`-paper day against a real server; figures as JSON."""
+    os.environ["OPENAI_BASE_URL"] = args.llm_url
+    os.environ.setdefault("OPENAI_API_KEY", "no-key")
+    if args.model:
+        os.environ["OPENAI_MODEL"] = args.model
+    if args.context:
+        os.environ["LLM_CONTEXT_TOKENS"] = str(args.context)
+    django_start(Path(tempfile.mkdtemp(prefix="bench-build-")))
+    from django.conf import settings
+
+    from digests.build import digest_build
+    from digests.ingest import feed_parse, papers_store
+    from digests.llm import llm_usage_for
+
+    day = date(2026, 8, 13)
+    papers_store(papers=feed_parse(content=feed_document(count=args.papers, day=day)).papers)
+    print(
+        f"{args.papers} papers, {settings.OPENAI_MODEL} at {args.llm_url}, "
+        f"context {settings.LLM_CONTEXT_TOKENS} tokens"
+    )
+    start = time.perf_counter()
+    report = digest_build(day=day, log=timed_log(start))
+    wall = time.perf_counter() - start
+    usage = llm_usage_for(digest_date=day)
+    by_llm = report.classified.get("llm", 0)
+    flags = [f["code"] for s in report.sections for f in s.flags]
+    figures = {
+        "benchmark": "build-real",
+        "model": settings.OPENAI_MODEL,
+        "papers": args.papers,
+        "context_tokens": settings.LLM_CONTEXT_TOKENS,
+        "wall_s": round(wall, 1),
+        "llm_calls": usage.calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "classified": report.classified,
+        "classified_by_llm_share": round(by_llm / max(1, report.paper_count), 3),
+        "splits": sum(1 for n in report.classify_notes if "split in two" in n),
+        "classify_fallbacks": report.classify_fallbacks,
+        "sections_by_llm": sum(1 for s in report.sections if s.source == "llm"),
+        "sections_fallback": sum(1 for s in report.sections if s.source == "fallback"),
+        "section_flags": flags,
+    }
+    for note in report.classify_notes + report.classify_fallbacks:
+        print(f"  {note}")
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--papers", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--llm-url", default="", help="a real server's base URL (…/v1)")
+    parser.add_argument("--model", default="", help="the model's name on that server")
+    parser.add_argument("--context", type=int, default=0, help="LLM_CONTEXT_TOKENS")
     args = parser.parse_args()
+    if args.llm_url:
+        real_server_run(args)
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-build-"))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")

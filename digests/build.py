@@ -83,6 +83,9 @@ class BuildReport:
     paper_count: int = 0
     sections: list[SectionReport] = field(default_factory=list)
     classified: dict[str, int] = field(default_factory=dict)
+    # The classification's notes: batches split to fit the context, batches scored all alike.
+    classify_notes: list[str] = field(default_factory=list)
+    classify_fallbacks: list[str] = field(default_factory=list)
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -199,6 +202,8 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
     )
     report = build_report(digest=digest, created=created, groups=groups, categories=categories)
     report.classified = classify_report.counts()
+    report.classify_notes = classify_report.notes()
+    report.classify_fallbacks = list(classify_report.fallback_reasons)
     for line in report_lines(report):
         say(line)
     return report
@@ -335,6 +340,7 @@ def build_report(
 def report_lines(report: BuildReport) -> list[str]:
     verb = "Created" if report.created else "Rebuilt"
     lines = [f"{verb} draft digest {report.day} with {report.paper_count} papers"]
+    lines += [f"  classification: {note}" for note in report.classify_notes]
     for section in report.sections:
         source = "editor's text kept" if section.kept_editor_text else section.source
         lines.append(

@@ -26,6 +26,7 @@ from .models import (
     SectionRevision,
     SummarySource,
 )
+from .reportcheck import CHECK_LABELS, TEXT_CHECK_CODES
 from .summarize import SectionInput, flag, summary_problems
 
 # Who changed an issue when no person did.
@@ -67,8 +68,7 @@ def admin_log(*, user_id: int, obj: Model, message: str) -> None:
 # --- Papers moved, removed or added by an editor ------------------------------------------------
 
 FLAG_LABELS = {
-    "language": "Language check",
-    "unknown_reference": "Unknown references",
+    **CHECK_LABELS,
     "fallback": "Fallback summary used",
     "budget": "Token budget hit",
     "llm_error": "LLM error",
@@ -92,17 +92,22 @@ def section_input(section: DigestSection) -> SectionInput:
 def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> list[dict[str, str]]:
     """Runs the summary checks again on the section as it now is and stores the flags.
 
-    An editor's text is judged on its own (the build's fallback and budget flags no longer
-    apply); an LLM or fallback text keeps the build's flags, and when its papers changed it is
-    flagged, since its [n] references were written for the old list."""
+    Only the checks of the text itself run again (language, references, repetition, a paper's
+    instructions followed): the headings and "every paper cited" are what the prompt asks of
+    the LLM, not of an editor. An editor's text is judged on its own (the build's flags no longer
+    apply); an LLM or fallback text keeps the build's other flags, and when its papers changed it
+    is flagged, since its [n] references were written for the old list."""
     problems = summary_problems(
-        text=section.summary, section=section_input(section), language=settings.DIGEST_LANGUAGE
+        text=section.summary,
+        section=section_input(section),
+        language=settings.DIGEST_LANGUAGE,
+        contract=False,
     )
     if section.summary_source == SummarySource.EDITOR:
         flags = problems
     else:
-        rechecked = {"unknown_reference", "language"}
-        flags = [f for f in section.flags if f.get("code") not in rechecked | {"sources_changed"}]
+        rechecked = TEXT_CHECK_CODES | {"sources_changed"}
+        flags = [f for f in section.flags if f.get("code") not in rechecked]
         flags += problems
         was_flagged = any(f.get("code") == "sources_changed" for f in section.flags)
         if sources_changed or was_flagged:

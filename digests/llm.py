@@ -1,5 +1,13 @@
 """The one module that talks to the LLM: client, cache, usage, token budget and concurrency.
 
+Every call is bounded. Its prompt is measured before sending (`tokens_estimate`, a conservative
+count: see there) and refused when prompt + answer cannot fit the server's context window
+(LLM_CONTEXT_TOKENS); every request sets `max_tokens`; the daily budget counts what a call may cost
+(prompt estimate + max_tokens) before it is made. Answers are streamed, so a slow server that keeps
+producing tokens is waited for, while one silent for LLM_STALL_SECONDS, or one generating the same
+sentence LLM_REPEAT_LIMIT times, is cut off. Usage comes from the stream's last chunk, or is
+estimated when the server sends none.
+
 Callers describe calls as `LLMRequest`s and get one `LLMOutcome` each from `llm_run_many`; a call
 that fails (no key, budget, HTTP errors after the client's own retries, garbage output) comes back
 as an outcome with an error, never as an exception, so a build always finishes with fallbacks.
@@ -14,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -36,7 +45,21 @@ if TYPE_CHECKING:  # imported where used: 0.6 s at every process start otherwise
 
 logger = logging.getLogger(__name__)
 
-ErrorKind = Literal["", "disabled", "budget", "api", "invalid", "refusal"]
+ErrorKind = Literal[
+    "", "disabled", "budget", "api", "invalid", "refusal", "context", "length", "stalled", "loop"
+]
+# Tokens a chat template adds around each message, and around the whole prompt.
+MESSAGE_OVERHEAD_TOKENS = 8
+# What servers say when the prompt does not fit: llama.cpp, OpenAI, vLLM, Ollama and others.
+_CONTEXT_EXCEEDED = re.compile(
+    r"context[_ ]length[_ ]exceeded|exceeds the available context|maximum context length"
+    r"|context (?:window|size|length)|too many tokens|prompt is too long",
+    re.IGNORECASE,
+)
+# Where a streamed answer's sentences and lines end, for spotting an answer that loops; `}` ends
+# an item of a JSON answer.
+_UNIT_END = re.compile(r"(?<=[.!?。])\s+|\n+|(?<=\})\s*,?\s*")
+_UNIT_MIN_CHARS = 16
 _MILLION = Decimal(1_000_000)
 
 
@@ -60,6 +83,12 @@ class LLMRequest:
     # False: always ask the LLM (an editor wants another answer to the same prompt); the new
     # answer still replaces the cached one, so a later rebuild reuses the latest text.
     use_cache: bool = True
+    # The answer's ceiling (sent as max_tokens); 0: LLM_REPORT_MAX_TOKENS.
+    max_tokens: int = 0
+    # A JSON schema sent to the server instead of `schema`'s, when tighter (one batch's ids and
+    # slugs fixed): a server with a grammar keeps to it, while the answer is parsed with
+    # `schema`, so that the good items of a loose answer are kept.
+    schema_sent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,8 @@ class LLMOutcome:
     cached: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    truncated: bool = False  # a plain answer cut off at max_tokens (finish_reason "length")
+    refused: bool = False  # refused before sending: no HTTP request was made
 
     @property
     def ok(self) -> bool:
@@ -84,7 +115,12 @@ class LLMOutcome:
     @property
     def called(self) -> bool:
         """Whether an HTTP request was made for it (not cached, not refused before sending)."""
-        return not self.cached and self.error_kind not in ("disabled", "budget")
+        return not (self.cached or self.refused) and self.error_kind not in ("disabled", "budget")
+
+    @property
+    def too_big(self) -> bool:
+        """The prompt did not fit the context, or the answer was cut off at max_tokens."""
+        return self.error_kind in ("context", "length")
 
 
 @dataclass(frozen=True)
@@ -110,6 +146,7 @@ class _Reply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     duration_ms: int = 0
+    truncated: bool = False
 
 
 @dataclass
@@ -136,12 +173,56 @@ def llm_client_build() -> openai.OpenAI:
         raise LLMUnavailable("LLM disabled: OPENAI_API_KEY is not set")
     import openai
 
+    # No total timeout: a slow answer that keeps streaming is waited for. A read waits at most
+    # LLM_STALL_SECONDS for the next bytes; max_tokens and the loop watch bound the rest.
+    timeout = openai.Timeout(settings.OPENAI_TIMEOUT, read=settings.LLM_STALL_SECONDS)
     return openai.OpenAI(
         api_key=settings.OPENAI_API_KEY,
         base_url=settings.OPENAI_BASE_URL or None,
-        timeout=settings.OPENAI_TIMEOUT,
+        timeout=timeout,
         max_retries=settings.OPENAI_MAX_RETRIES,
     )
+
+
+# --- Sizes: measured before sending -----------------------------------------------------------
+
+
+def tokens_estimate(text: str) -> int:
+    """A conservative token count, without a tokenizer: every character outside ASCII (Hangul,
+    CJK, Cyrillic, accents) counts as one token, and ASCII text as one token per 3 characters.
+    BPE tokenizers give about 4 characters per token for English and at most one token per
+    Hangul or CJK character, so this over-counts English by about a third: a prompt sized with it
+    fits a real server's context."""
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return -(-ascii_chars // 3) + (len(text) - ascii_chars)
+
+
+def prompt_tokens_estimate(request: LLMRequest) -> int:
+    """The request's prompt tokens as `tokens_estimate` counts them, the schema included (some
+    servers put it in the prompt)."""
+    if request.schema_sent is not None:
+        schema = json.dumps(request.schema_sent)
+    else:
+        schema = json.dumps(request.schema.model_json_schema()) if request.schema else ""
+    text_tokens = sum(tokens_estimate(t) for t in (request.system, request.user, schema))
+    return text_tokens + 3 * MESSAGE_OVERHEAD_TOKENS
+
+
+def answer_tokens_max(request: LLMRequest) -> int:
+    return request.max_tokens or int(settings.LLM_REPORT_MAX_TOKENS)
+
+
+def call_cost_max(request: LLMRequest) -> int:
+    """The most tokens the call may cost: what the budget counts before it is made."""
+    return prompt_tokens_estimate(request) + answer_tokens_max(request)
+
+
+def context_tokens() -> int:
+    return int(settings.LLM_CONTEXT_TOKENS)
+
+
+def context_fits(request: LLMRequest) -> bool:
+    return call_cost_max(request) <= context_tokens()
 
 
 # --- Usage, cost and budget -------------------------------------------------------------------
@@ -177,9 +258,12 @@ def llm_tokens_used_today() -> int:
     return (totals["prompt"] or 0) + (totals["completion"] or 0)
 
 
-def llm_budget_left(*, used: int) -> bool:
+def llm_budget_left(*, used: int, cost: int = 0) -> bool:
+    """Whether a call that may cost `cost` tokens fits in what is left of today's budget."""
     budget = int(settings.LLM_DAILY_TOKEN_BUDGET)
-    return budget <= 0 or used < budget  # 0 or less: no limit
+    if budget <= 0:  # 0 or less: no limit
+        return True
+    return used < budget and used + cost <= budget
 
 
 def llm_budget_check() -> None:
@@ -189,9 +273,10 @@ def llm_budget_check() -> None:
         raise BudgetExceeded(budget_message(used=used))
 
 
-def budget_message(*, used: int) -> str:
+def budget_message(*, used: int, cost: int = 0) -> str:
     budget = settings.LLM_DAILY_TOKEN_BUDGET
-    return f"token budget hit: {used:,} of {budget:,} tokens used today (UTC)"
+    text = f"token budget hit: {used:,} of {budget:,} tokens used today (UTC)"
+    return f"{text}; the next call may cost up to {cost:,}" if cost else text
 
 
 # --- The cache --------------------------------------------------------------------------------
@@ -268,30 +353,49 @@ def misses_run(*, misses: list[_Pending], model: str) -> dict[int, LLMOutcome]:
         return {m.index: _refused(m, str(exc), "disabled") for m in misses}
     concurrency = max(1, int(settings.LLM_CONCURRENCY))
     used = llm_tokens_used_today()
-    pending = deque(misses)
-    running: dict[Future[_Reply], _Pending] = {}
     outcomes: dict[int, LLMOutcome] = {}
+    for item in misses:
+        if refused := context_refuse(item):
+            outcomes[item.index] = refused
+    pending = deque(m for m in misses if m.index not in outcomes)
+    running: dict[Future[_Reply], tuple[_Pending, int]] = {}
     with client, ThreadPoolExecutor(max_workers=concurrency) as pool:
         while pending or running:
             while pending and len(running) < concurrency:
-                if not llm_budget_left(used=used):
-                    outcomes.update(budget_refuse(pending=pending, used=used))
+                # What the calls in flight may still cost counts as spent until they answer.
+                reserved = used + sum(cost for _, cost in running.values())
+                cost = call_cost_max(pending[0].request)
+                if not llm_budget_left(used=reserved, cost=cost):
+                    outcomes.update(budget_refuse(pending=pending, used=reserved, cost=cost))
                     break
                 item = pending.popleft()
-                running[pool.submit(completion_fetch, client, item.request, model)] = item
+                future = pool.submit(completion_fetch, client, item.request, model)
+                running[future] = (item, cost)
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                item = running.pop(future)
+                item, _ = running.pop(future)
                 reply = reply_of(future)
                 used += reply.prompt_tokens + reply.completion_tokens
                 outcomes[item.index] = reply_record(item=item, reply=reply, model=model)
     return outcomes
 
 
-def budget_refuse(*, pending: deque[_Pending], used: int) -> dict[int, LLMOutcome]:
-    message = budget_message(used=used)
+def context_refuse(item: _Pending) -> LLMOutcome | None:
+    """An outcome refusing a request that cannot fit the context window; None when it fits."""
+    if context_fits(item.request):
+        return None
+    prompt, answer = prompt_tokens_estimate(item.request), answer_tokens_max(item.request)
+    message = (
+        f"prompt too long: about {prompt:,} tokens + {answer:,} for the answer exceed the "
+        f"context of {context_tokens():,} (LLM_CONTEXT_TOKENS)"
+    )
+    return LLMOutcome(request=item.request, error=message, error_kind="context", refused=True)
+
+
+def budget_refuse(*, pending: deque[_Pending], used: int, cost: int = 0) -> dict[int, LLMOutcome]:
+    message = budget_message(used=used, cost=cost)
     refused = {m.index: _refused(m, message, "budget") for m in pending}
     pending.clear()
     logger.warning("%s; %d LLM calls not made", message, len(refused))
@@ -336,6 +440,7 @@ def reply_record(*, item: _Pending, reply: _Reply, model: str) -> LLMOutcome:
         error_kind=reply.error_kind,
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
+        truncated=reply.truncated,
     )
 
 
@@ -365,63 +470,151 @@ def completion_fetch(client: openai.OpenAI, request: LLMRequest, model: str) -> 
 def _completion_fetch(client: openai.OpenAI, request: LLMRequest, model: str) -> _Reply:
     import openai
 
-    messages: list[Any] = [
-        {"role": "system", "content": request.system},
-        {"role": "user", "content": request.user},
-    ]
-    raw: Any
     try:
-        # The raw response keeps the usage even when the answer then fails to parse.
-        if request.schema is None:
-            raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
-        else:
-            raw = client.chat.completions.with_raw_response.parse(
-                model=model, messages=messages, response_format=request.schema
-            )
+        stream = client.chat.completions.create(**completion_params(request, model))
     except openai.APIError as exc:
-        return _Reply(error=api_error_describe(exc), error_kind="api")
-    prompt_tokens, completion_tokens = usage_read(raw.text)
-    reply = _answer_read(raw, request)
-    reply.prompt_tokens, reply.completion_tokens = prompt_tokens, completion_tokens
+        return _Reply(error=api_error_describe(exc), error_kind=api_error_kind(exc))
+    with stream:
+        streamed = stream_read(stream, watch_repeats=request.schema is None)
+    reply = streamed.reply(request)
+    prompt_tokens, completion_tokens = streamed.usage
+    reply.prompt_tokens = prompt_tokens or prompt_tokens_estimate(request)
+    reply.completion_tokens = completion_tokens or tokens_estimate(streamed.text)
     return reply
 
 
-def _answer_read(raw: Any, request: LLMRequest) -> _Reply:
-    try:
-        completion = raw.parse()
-    except pydantic.ValidationError as exc:
-        return _Reply(error=validation_error_describe(exc), error_kind="invalid")
-    except openai.LengthFinishReasonError:
-        return _Reply(error="answer cut off at the token limit", error_kind="invalid")
-    except openai.ContentFilterFinishReasonError:
-        return _Reply(error="answer stopped by the content filter", error_kind="refusal")
-    except (openai.OpenAIError, ValueError) as exc:
-        return _Reply(error=f"unreadable answer: {exc}", error_kind="invalid")
-    if not completion.choices:
-        return _Reply(error="answer has no choices", error_kind="invalid")
-    message = completion.choices[0].message
-    if getattr(message, "refusal", None):
-        return _Reply(error=f"model refused: {message.refusal}", error_kind="refusal")
-    text = message.content or ""
-    if not text.strip():
-        return _Reply(error="empty answer", error_kind="invalid")
-    value = getattr(message, "parsed", None) if request.schema is not None else None
-    return _Reply(text=text, value=value)
+def completion_params(request: LLMRequest, model: str) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": request.system},
+            {"role": "user", "content": request.user},
+        ],
+        "max_tokens": answer_tokens_max(request),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.schema is not None:
+        # The strict JSON schema exactly as `chat.completions.parse` sends it.
+        from openai.lib._parsing._completions import type_to_response_format_param
+
+        params["response_format"] = type_to_response_format_param(request.schema)
+        if request.schema_sent is not None:
+            params["response_format"]["json_schema"]["schema"] = request.schema_sent
+    return params
 
 
-def usage_read(body: str) -> tuple[int, int]:
+@dataclass
+class _Streamed:
+    """What came down one stream: the text so far, and why it ended."""
+
+    text: str = ""
+    refusal: str = ""
+    finish_reason: str = ""
+    usage: tuple[int, int] = (0, 0)
+    error: str = ""
+    error_kind: ErrorKind = ""
+
+    def reply(self, request: LLMRequest) -> _Reply:
+        if self.error:
+            return _Reply(text=self.text, error=self.error, error_kind=self.error_kind)
+        if self.refusal or self.finish_reason == "content_filter":
+            reason = self.refusal or "stopped by the content filter"
+            return _Reply(error=f"model refused: {reason}", error_kind="refusal")
+        cut = self.finish_reason == "length"
+        if cut and request.schema is not None:
+            limit = answer_tokens_max(request)
+            return _Reply(error=f"answer cut off at the token limit ({limit})", error_kind="length")
+        if not self.text.strip():
+            return _Reply(error="empty answer", error_kind="invalid")
+        if request.schema is None:
+            return _Reply(text=self.text, truncated=cut)
+        try:
+            value = request.schema.model_validate_json(self.text)
+        except pydantic.ValidationError as exc:
+            error = validation_error_describe(exc)
+            return _Reply(text=self.text, error=error, error_kind="invalid")
+        return _Reply(text=self.text, value=value)
+
+
+def stream_read(stream: Any, *, watch_repeats: bool = True) -> _Streamed:
+    """Reads the chunks until the end, a stall (the client's read timeout) or a loop. A
+    structured answer is not watched for repeats: its lines repeat by design (`"category":
+    "nlp",` in every item), and its schema bounds it (ids from the batch, as many items as
+    papers) where the server has a grammar, max_tokens where it has not."""
+    import httpx2  # openai's HTTP library: its errors surface while a stream is read
+    import openai
+
+    streamed = _Streamed()
+    parts: list[str] = []
+    watch = RepeatWatch(limit=int(settings.LLM_REPEAT_LIMIT))
     try:
-        usage = json.loads(body).get("usage") or {}
-        return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    except (ValueError, AttributeError, TypeError):
-        return 0, 0
+        for chunk in stream:
+            if chunk.usage is not None:
+                streamed.usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            for choice in chunk.choices[:1]:
+                piece = choice.delta.content or ""
+                parts.append(piece)
+                streamed.refusal += getattr(choice.delta, "refusal", None) or ""
+                streamed.finish_reason = choice.finish_reason or streamed.finish_reason
+                if watch_repeats and (repeated := watch.feed(piece)):
+                    streamed.error = f"answer cut off: it repeats itself ({repeated[:80]!r})"
+                    streamed.error_kind = "loop"
+                    break
+            if streamed.error:
+                break
+    except (httpx2.TimeoutException, openai.APITimeoutError):
+        streamed.error = (
+            f"answer cut off: no progress for {settings.LLM_STALL_SECONDS}s (LLM_STALL_SECONDS)"
+        )
+        streamed.error_kind = "stalled"
+    except (httpx2.HTTPError, openai.APIError) as exc:
+        streamed.error, streamed.error_kind = f"answer stream broke: {exc}", "api"
+    streamed.text = "".join(parts)
+    return streamed
+
+
+class RepeatWatch:
+    """Spots a streamed answer that loops: one sentence, line or JSON item seen `limit` times."""
+
+    def __init__(self, *, limit: int) -> None:
+        self.limit = max(2, limit)
+        self.tail = ""
+        self.seen: Counter[str] = Counter()
+
+    def feed(self, piece: str) -> str:
+        """The repeated unit once one is seen `limit` times; "" until then."""
+        if not piece:
+            return ""
+        units = _UNIT_END.split(self.tail + piece)
+        self.tail = units.pop()
+        for unit in units:
+            key = " ".join(unit.split())
+            if len(key) < _UNIT_MIN_CHARS:
+                continue
+            self.seen[key] += 1
+            if self.seen[key] >= self.limit:
+                return key
+        return ""
+
+
+def api_error_kind(exc: openai.APIError) -> ErrorKind:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "stalled"
+    too_long = isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413)
+    if too_long and _CONTEXT_EXCEEDED.search(f"{exc.message} {exc.body}"):
+        return "context"
+    return "api"
 
 
 def api_error_describe(exc: openai.APIError) -> str:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
-        return f"timed out after {settings.OPENAI_TIMEOUT}s ({settings.OPENAI_MAX_RETRIES} retries)"
+        seconds = settings.LLM_STALL_SECONDS
+        return f"timed out: no answer for {seconds}s ({settings.OPENAI_MAX_RETRIES} retries)"
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code} from the LLM API: {exc.message}"
     if isinstance(exc, openai.APIConnectionError):

@@ -285,6 +285,20 @@ LLM_DAILY_TOKEN_BUDGET = env_int("LLM_DAILY_TOKEN_BUDGET", 2_000_000)
 LLM_PRICE_INPUT_PER_MTOK = env_float("LLM_PRICE_INPUT_PER_MTOK", 0.15)
 LLM_PRICE_OUTPUT_PER_MTOK = env_float("LLM_PRICE_OUTPUT_PER_MTOK", 0.60)
 CLASSIFY_BATCH_SIZE = env_int("CLASSIFY_BATCH_SIZE", 50)
+# The server's context window in tokens (prompt + answer): 128000 for gpt-4o-mini; Ollama's
+# num_ctx, vLLM's max_model_len, llama.cpp's -c. Prompts are sized to fit it (README).
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 128_000)
+# true for servers that constrain decoding with the whole JSON schema (llama.cpp, vLLM, Ollama):
+# each classification batch's answer is then fixed to its ids, in order. Off for OpenAI, whose
+# strict mode takes only a subset of JSON Schema.
+LLM_GRAMMAR_SCHEMA = env_bool("LLM_GRAMMAR_SCHEMA", False)
+# Ceiling of one summary report's answer (max_tokens); a report cut off there is flagged.
+LLM_REPORT_MAX_TOKENS = env_int("LLM_REPORT_MAX_TOKENS", 1800)
+# Answers are streamed: a call with no new byte for this long (before the first token, which
+# includes the server's prompt processing, or between tokens) is cut off as stalled.
+LLM_STALL_SECONDS = env_float("LLM_STALL_SECONDS", 60.0)
+# A streamed answer that produces the same sentence or line this many times is cut off as a loop.
+LLM_REPEAT_LIMIT = env_int("LLM_REPEAT_LIMIT", 4)
 
 DIGEST_LANGUAGE = env("DIGEST_LANGUAGE", "ko")
 DIGEST_TOP_PAPERS = env_int("DIGEST_TOP_PAPERS", 5)

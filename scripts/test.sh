@@ -6,10 +6,13 @@
 #   (b) the integration group, `pytest -m integration`, against PostgreSQL and Redis on this
 #       machine with a real Celery worker. Locally it skips when they are absent; on CI
 #       (CI=true) that is a failure.
+#   (c) the real-LLM group, `pytest -m llm_real` (tests/llm_real), against llama.cpp's
+#       llama-server with SmolLM2-135M, which `bash scripts/llm_server.sh` builds and caches.
+#       Locally it skips when they are absent; on CI that is a failure.
 #
-# Extra arguments go to both pytest runs. Exit status is non-zero when either group fails,
-# including a group that ran no test at all (pytest exit 5); for (b) that counts only on CI,
-# so that `bash scripts/test.sh -k something` works locally.
+# Extra arguments go to every pytest run. Exit status is non-zero when any group fails,
+# including a group that ran no test at all (pytest exit 5); for (b) and (c) that counts only on
+# CI, so that `bash scripts/test.sh -k something` works locally.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -51,8 +54,9 @@ UNSET_ARGS+=(-u PYTHONDONTWRITEBYTECODE)
 # `bash scripts/test.sh -n 0` runs it in one process.
 UNIT_WORKERS=$(( $(nproc 2>/dev/null || echo 1) + 1 ))
 
-echo "==> unit tests: pytest -m \"not integration\" (SQLite, eager Celery; $UNIT_WORKERS workers)"
-env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m "not integration" -n "$UNIT_WORKERS" --dist load "$@"
+echo "==> unit tests: pytest -m \"not integration and not llm_real\" (SQLite, eager Celery; $UNIT_WORKERS workers)"
+env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m "not integration and not llm_real" \
+    -n "$UNIT_WORKERS" --dist load "$@"
 unit=$?
 
 echo "==> integration tests: pytest -m integration (PostgreSQL, Redis, a real Celery worker)"
@@ -62,13 +66,19 @@ env "${UNSET_ARGS[@]}" \
     "$PYTHON" -m pytest -m integration "$@"
 integration=$?
 
+echo "==> real LLM server tests: pytest -m llm_real (llama-server, SmolLM2-135M; scripts/llm_server.sh)"
+env "${UNSET_ARGS[@]}" "$PYTHON" -m pytest -m llm_real "$@"
+llm_real=$?
+
 status=0
 [ "$unit" -ne 0 ] && status=1
-if [ "$integration" -eq 5 ]; then
-    [ "$ON_CI" = true ] && status=1
-elif [ "$integration" -ne 0 ]; then
-    status=1
-fi
+for group in "$integration" "$llm_real"; do
+    if [ "$group" -eq 5 ]; then
+        [ "$ON_CI" = true ] && status=1
+    elif [ "$group" -ne 0 ]; then
+        status=1
+    fi
+done
 
-echo "test.sh: unit $(describe "$unit"), integration $(describe "$integration")$([ "$status" -eq 0 ] && echo " -- OK" || echo " -- FAILED")"
+echo "test.sh: unit $(describe "$unit"), integration $(describe "$integration"), llm_real $(describe "$llm_real")$([ "$status" -eq 0 ] && echo " -- OK" || echo " -- FAILED")"
 exit "$status"

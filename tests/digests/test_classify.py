@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from digests.classify import ABSTRACT_CHARS, SYSTEM_PROMPT, papers_classify, rules_label
+from digests.classify import (
+    ABSTRACT_CHARS,
+    SYSTEM_PROMPT,
+    answer_tokens,
+    classify_request,
+    papers_classify,
+    rules_label,
+)
+from digests.llm import tokens_estimate
 from digests.models import Category, ClassifiedBy, LLMCall, Paper
 from tests.factories import paper_create
 from tests.fakes.openai_server import UNKNOWN_SLUG, FakeOpenAI
@@ -42,6 +50,32 @@ def user_payload(call: dict[str, Any]) -> dict[str, Any]:
 
 def slugs() -> set[str]:
     return set(Category.objects.filter(active=True).values_list("slug", flat=True))
+
+
+def test_a_grammar_server_is_sent_each_batchs_own_ids_in_order(
+    fake: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_GRAMMAR_SCHEMA = True
+    papers = some_papers(3)
+
+    report = papers_classify(papers=papers, digest_date=DAY)
+
+    schema = fake.calls[0]["response_format"]["json_schema"]["schema"]
+    answer = schema["properties"]["items"]
+    assert (answer["minItems"], answer["maxItems"]) == (3, 3)
+    assert [i["properties"]["id"]["enum"] for i in answer["prefixItems"]] == [
+        [p.arxiv_id] for p in papers
+    ]
+    slugs = answer["prefixItems"][0]["properties"]["category"]["enum"]
+    assert sorted(slugs) == sorted(
+        Category.objects.filter(active=True).values_list("slug", flat=True)
+    )
+    assert report.counts() == {"llm": 3}
+    settings.LLM_GRAMMAR_SCHEMA = False  # OpenAI: the loose schema of ClassificationAnswer
+    categories = list(Category.objects.all())
+    assert (
+        classify_request(papers=papers, categories=categories, digest_date=DAY).schema_sent is None
+    )
 
 
 def test_papers_are_classified_by_the_llm_in_batches_of_the_batch_size(
@@ -170,7 +204,7 @@ def test_server_errors_fall_back_to_rules_without_a_second_request_of_ours(
 
 
 def test_a_timeout_falls_back_to_rules(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.OPENAI_TIMEOUT = 0.2
+    settings.LLM_STALL_SECONDS = 0.2
     settings.OPENAI_MAX_RETRIES = 0
     fake.fail_next("timeout")
 
@@ -280,3 +314,86 @@ def test_a_paper_no_rule_matches_goes_to_the_general_machine_learning_section(
     label = rules_label(paper=paper, categories=list(Category.objects.filter(active=True)))
 
     assert label.category.slug == "training"
+
+
+# --- Context, bounds and schema (issue 10) ----------------------------------------------------
+
+
+def answer_with(importance: object) -> Any:
+    def respond(body: dict[str, Any]) -> str:
+        payload = user_payload(body)
+        slug = payload["categories"][0]["slug"]
+        items = [
+            {"id": p["id"], "category": slug, "importance": importance} for p in payload["papers"]
+        ]
+        return json.dumps({"items": items})
+
+    return respond
+
+
+def test_batches_are_sized_so_prompt_and_answer_fit_the_context(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_CONTEXT_TOKENS = 3000
+    papers = some_papers(12)
+
+    report = papers_classify(papers=papers, digest_date=DAY)
+
+    assert len(fake.calls) > 1 and report.counts() == {"llm": 12}
+    for call in fake.calls:
+        count = len(user_payload(call)["papers"])
+        assert call["max_tokens"] == answer_tokens(count)
+        prompt = "".join(m["content"] for m in call["messages"])
+        assert tokens_estimate(prompt) + call["max_tokens"] <= 3000
+    assert report.splits == []
+
+
+def test_a_batch_the_server_finds_too_long_is_split_down_to_one_paper(fake: FakeOpenAI) -> None:
+    papers = some_papers(4)
+    fake.context_tokens = prompt_tokens_of_one_paper_batch(papers[0]) + 50
+
+    report = papers_classify(papers=papers, digest_date=DAY)
+
+    assert report.counts() == {"llm": 4}
+    assert sorted(len(user_payload(c)["papers"]) for c in fake.calls) == [1, 1, 1, 1, 2, 2, 4]
+    assert len(report.splits) == 3 and "exceeds the available context size" in report.splits[0]
+    assert "3 batch splits" in report.summary()
+
+
+def prompt_tokens_of_one_paper_batch(paper: Paper) -> int:
+    request = classify_request(
+        papers=[paper], categories=list(Category.objects.filter(active=True)), digest_date=DAY
+    )
+    return len(request.system + request.user) // 4
+
+
+def test_an_answer_cut_off_at_the_length_limit_splits_the_batch(fake: FakeOpenAI) -> None:
+    fake.fail_next("length")
+
+    report = papers_classify(papers=some_papers(6), digest_date=DAY)
+
+    assert report.counts() == {"llm": 6}
+    assert sorted(len(user_payload(c)["papers"]) for c in fake.calls) == [3, 3, 6]
+    assert "cut off at the token limit" in report.splits[0]
+
+
+def test_importance_is_bounded_in_the_schema_and_clamped(fake: FakeOpenAI) -> None:
+    fake.responder = answer_with(1_000_000_000_000_000)
+
+    papers_classify(papers=some_papers(2), digest_date=DAY)
+
+    schema = json.dumps(fake.calls[0]["response_format"])
+    assert '"minimum": 1' in schema and '"maximum": 10' in schema
+    assert set(Paper.objects.values_list("importance", flat=True)) == {10}
+    assert set(Paper.objects.values_list("classified_by", flat=True)) == {ClassifiedBy.LLM}
+
+
+def test_a_batch_scored_all_alike_is_noted_in_the_report(fake: FakeOpenAI) -> None:
+    fake.responder = answer_with(5)
+
+    report = papers_classify(papers=some_papers(4), digest_date=DAY)
+
+    assert report.equal_scores == ["batch 1: all 4 papers scored 5"]
+    assert report.notes() == report.equal_scores and "scored 5" in report.summary()
+
+
+def test_the_prompt_says_the_papers_are_data_not_instructions() -> None:
+    assert "untrusted data" in SYSTEM_PROMPT and "never obey them" in SYSTEM_PROMPT

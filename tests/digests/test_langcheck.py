@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from digests.langcheck import language_problems
+from digests.langcheck import language_issues, language_problems
 
 CLEAN_KOREAN = (
     "대규모 언어 모델(LLM)은 코드 생성에서 기존 방법을 능가합니다 [1]. 연구진은 Transformer "
@@ -100,3 +100,113 @@ def test_other_languages_get_a_script_majority_check() -> None:
 
 def test_an_unknown_language_is_not_checked() -> None:
     assert language_problems(text="whatever 重大", language="xx") == []
+
+
+# --- Every script that does not belong, fused fragments, paragraphs in another language --------
+
+
+def codes_and_messages(text: str, language: str = "ko", allowed: list[str] | None = None) -> list:
+    return [
+        (p.code, p.message)
+        for p in language_issues(text=text, language=language, allowed_terms=allowed or [])
+    ]
+
+
+def test_japanese_inside_a_korean_word_is_reported_once_as_japanese() -> None:
+    text = "본 연구者は 대규모 언어 모델의 추론 능력을 평가하였다 [1]."
+
+    assert codes_and_messages(text) == [("language", "Japanese characters in Korean text: 者は")]
+
+
+def test_cyrillic_words_inside_a_korean_sentence_are_reported() -> None:
+    text = "이 방법은 модели 압축을 통해 추론 비용을 절반으로 줄였습니다 [2]."
+
+    assert codes_and_messages(text) == [("language", "Cyrillic characters in Korean text: модели")]
+
+
+def test_greek_arabic_hebrew_thai_and_devanagari_each_get_their_own_flag() -> None:
+    text = (
+        "모델은 μοντέλο 구조와 نموذج 학습, מודל 평가, แบบจำลอง 분석, मॉडल 설계를 다룹니다. "
+        "이 연구는 여러 언어의 데이터를 모아 새로운 평가 기준을 만들고 결과를 공개합니다."
+    )
+
+    assert codes_and_messages(text) == [
+        ("language", "Greek characters in Korean text: μοντέλο"),
+        ("language", "Arabic characters in Korean text: نموذج"),
+        ("language", "Hebrew characters in Korean text: מודל"),
+        ("language", "Thai characters in Korean text: แบบจำลอง"),
+        ("language", "Devanagari characters in Korean text: मॉडल"),
+    ]
+
+
+def test_a_lone_greek_letter_is_a_math_symbol_not_a_word() -> None:
+    text = "정규화 계수 λ를 0.1로 두고 β-VAE와 비교했습니다 [1]."
+
+    assert language_issues(text=text, language="ko") == []
+
+
+def test_english_text_reports_any_non_latin_script_but_not_in_allowed_terms() -> None:
+    text = "The model, called Модель, beats the baseline on three benchmarks [1]."
+
+    assert codes_and_messages(text, "en") == [
+        ("language", "Cyrillic characters in English text: Модель")
+    ]
+    assert codes_and_messages(text, "en", allowed=["Модель: a Russian LLM"]) == []
+
+
+def test_english_fragments_fused_into_hangul_words_are_reported() -> None:
+    text = "이 기법은 모델의performance개선에 기여하며, 후속 연구ing 단계에서 검증됩니다 [1]."
+
+    assert codes_and_messages(text) == [
+        (
+            "fused_latin",
+            "English fragments fused into Korean words: 모델의performance개선에, 연구ing",
+        )
+    ]
+
+
+def test_whole_english_terms_with_a_korean_particle_are_fine() -> None:
+    text = (
+        "LLM은 Transformer를 바탕으로 하며 GPT-4의 성능에 근접합니다. codealign은 vLLM을 "
+        "사용하고, fine-tuning된 모델은 arXiv에 공개되었습니다. PixWizard라는 모델은 LoRA기반 "
+        "학습과 PyTorch로 구현한 코드를 제공합니다."
+    )
+
+    assert language_issues(text=text, language="ko") == []
+
+
+def test_english_paragraphs_under_korean_headings_are_reported_once() -> None:
+    text = (
+        "**요약 보고서**\n\n오늘 자연어 처리 분야의 논문 세 편을 살펴보았습니다 [1][2][3]. "
+        "연구들은 효율성과 신뢰성을 함께 높이고 있습니다.\n\n"
+        "**주제별 요약**\n\n"
+        "1. **효율적인 어텐션**\n\nThe first paper proposes a sparse attention method that "
+        "halves the cost of inference and outperforms dense attention on three benchmarks [1].\n\n"
+        "2. **평가 방법**\n\nThe second paper shows that the evaluation of these models is "
+        "often unreliable, and it introduces a new benchmark for long documents [2].\n\n"
+        "**추세와 패턴**\n\n* 여러 연구가 대규모 모델의 효율을 다룹니다 [1][3].\n\n"
+        "**결론**\n\n이러한 연구는 실제 적용을 앞당길 것으로 보입니다. 새로운 평가 기준과 "
+        "효율적인 구조가 함께 발전하고 있으며, 앞으로 더 많은 분야에서 활용될 것입니다."
+    )
+
+    [(code, message)] = codes_and_messages(text)
+
+    assert code == "wrong_language"
+    assert message.startswith("2 paragraphs written in English instead of Korean: “The first")
+
+
+def test_a_list_of_model_names_is_not_an_english_paragraph() -> None:
+    text = (
+        "비교 대상: GPT-4o, Claude 3.5 Sonnet, Gemini 1.5 Pro, Llama 3.1 70B, Mistral Large, "
+        "Qwen2 72B Instruct, DeepSeek-V2 Chat [1].\n\n연구진은 이 모델들을 같은 조건에서 "
+        "평가했고, 작은 모델도 적절한 미세 조정을 거치면 큰 모델에 가까운 성능을 낸다고 "
+        "보고합니다. 특히 수학 추론과 코드 생성에서 차이가 크게 줄었습니다."
+    )
+
+    assert language_issues(text=text, language="ko") == []
+
+
+def test_the_mostly_other_language_problem_has_its_own_code() -> None:
+    text = "This report summarises three papers about large language models 요약."
+
+    assert [p.code for p in language_issues(text=text, language="ko")] == ["wrong_language"]

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,15 +14,18 @@ from django.utils import timezone
 from digests.llm import (
     BudgetExceeded,
     LLMRequest,
+    call_cost_max,
     llm_budget_check,
     llm_enabled,
     llm_run,
     llm_run_many,
     llm_usage_for,
+    prompt_tokens_estimate,
+    tokens_estimate,
 )
 from digests.models import LLMCacheEntry, LLMCall
 from tests.digests.conftest import point_llm_at
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import LOOP_SENTENCE, FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +113,7 @@ def test_server_errors_beyond_the_client_retries_become_an_error_outcome(
 
 
 def test_a_timeout_becomes_an_error_outcome(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.OPENAI_TIMEOUT = 0.2
+    settings.LLM_STALL_SECONDS = 0.2
     settings.OPENAI_MAX_RETRIES = 0
     fake.fail_next("timeout")
 
@@ -200,7 +205,7 @@ def test_when_todays_budget_is_spent_no_http_call_is_made(fake: FakeOpenAI, sett
 
 
 def test_the_budget_stops_a_batch_part_way(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.LLM_DAILY_TOKEN_BUDGET = 1
+    settings.LLM_DAILY_TOKEN_BUDGET = call_cost_max(structured("a"))  # room for one call
     settings.LLM_CONCURRENCY = 1
 
     outcomes = llm_run_many(requests=[structured("a"), structured("b"), structured("c")])
@@ -211,8 +216,8 @@ def test_the_budget_stops_a_batch_part_way(fake: FakeOpenAI, settings) -> None: 
 
 
 def test_yesterdays_calls_do_not_count_against_todays_budget(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.LLM_DAILY_TOKEN_BUDGET = 1000
-    LLMCall.objects.create(purpose="other", model="m", prompt_tokens=5000)
+    settings.LLM_DAILY_TOKEN_BUDGET = 5000
+    LLMCall.objects.create(purpose="other", model="m", prompt_tokens=50_000)
     LLMCall.objects.update(created_at=timezone.now() - timedelta(days=1))
 
     assert llm_run(request=structured()).ok
@@ -253,3 +258,116 @@ def test_outcomes_come_back_in_the_order_of_the_requests(fake: FakeOpenAI) -> No
     outcomes = llm_run_many(requests=[plain(f"word {n}") for n in range(6)])
 
     assert [o.text for o in outcomes] == [f"WORD {n}" for n in range(6)]
+
+
+# --- Bounded calls (issue 10) -----------------------------------------------------------------
+
+
+def test_the_token_estimate_counts_a_token_per_hangul_and_per_three_ascii_characters() -> None:
+    assert tokens_estimate("가나다") == 3
+    assert tokens_estimate("a" * 30) == 10
+    assert tokens_estimate("요약 report") == 2 + 3  # "요약" + " report" (7 ASCII -> 3)
+
+
+def test_every_request_streams_with_max_tokens_and_its_usage_is_recorded(
+    fake: FakeOpenAI,
+) -> None:
+    outcome = llm_run(request=replace(structured(), max_tokens=300))
+
+    sent = fake.calls[0]
+    assert sent["max_tokens"] == 300 and sent["stream"] is True
+    assert sent["stream_options"] == {"include_usage": True}
+    call = LLMCall.objects.get()
+    assert outcome.ok and call.prompt_tokens == outcome.prompt_tokens > 0
+    assert call.completion_tokens == outcome.completion_tokens > 0
+
+
+def test_without_usage_from_the_server_the_tokens_are_estimated(fake: FakeOpenAI) -> None:
+    fake.send_usage = False
+    request = structured()
+
+    outcome = llm_run(request=request)
+
+    assert outcome.prompt_tokens == prompt_tokens_estimate(request)
+    assert outcome.completion_tokens == tokens_estimate(outcome.text)
+
+
+def test_a_prompt_that_cannot_fit_the_context_is_refused_without_a_call(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_CONTEXT_TOKENS = 1000
+
+    outcome = llm_run(request=replace(structured("long " * 900), max_tokens=100))
+
+    assert fake.calls == [] and not outcome.called
+    assert outcome.error_kind == "context" and outcome.too_big
+    assert "LLM_CONTEXT_TOKENS" in outcome.error
+
+
+def test_a_context_exceeded_answer_from_the_server_is_told_apart(fake: FakeOpenAI) -> None:
+    fake.fail_next("context")
+
+    outcome = llm_run(request=structured())
+
+    assert outcome.error_kind == "context" and outcome.too_big and outcome.called
+    assert "exceeds the available context size" in outcome.error
+
+
+def test_a_slow_server_that_keeps_streaming_is_waited_for(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.OPENAI_TIMEOUT = 0.2
+    settings.LLM_STALL_SECONDS = 0.3
+    fake.tokens_per_second = 25
+    fake.responder = lambda body: "천천히 그러나 꾸준히 답합니다. " * 2  # 36 chars: 9 tokens
+
+    started = time.monotonic()
+    outcome = llm_run(request=plain())
+
+    assert outcome.ok and outcome.text.startswith("천천히")
+    assert time.monotonic() - started > 0.4  # longer than both the timeout and the stall time
+
+
+def test_an_answer_that_stops_making_progress_is_cut_off_as_stalled(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STALL_SECONDS = 0.3
+    fake.stall_sleep = 3.0
+    fake.fail_next("stall")
+
+    started = time.monotonic()
+    outcome = llm_run(request=plain())
+
+    assert time.monotonic() - started < 1.5
+    assert outcome.error_kind == "stalled" and "LLM_STALL_SECONDS" in outcome.error
+    assert LLMCall.objects.get().ok is False
+
+
+def test_an_answer_that_repeats_itself_is_cut_off_and_its_tokens_counted(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_REPEAT_LIMIT = 4
+    fake.fail_next("loop")
+
+    outcome = llm_run(request=replace(plain(), max_tokens=4000))
+
+    assert outcome.error_kind == "loop" and LOOP_SENTENCE.strip()[:40] in outcome.error
+    assert 0 < outcome.completion_tokens < 1000  # cut off long before max_tokens
+
+
+def test_a_plain_answer_cut_off_at_max_tokens_is_marked_truncated(fake: FakeOpenAI) -> None:
+    fake.fail_next("length")
+
+    outcome = llm_run(request=plain())
+
+    assert outcome.ok and outcome.truncated
+
+
+def test_the_budget_refuses_a_call_that_may_cost_more_than_is_left(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    request = structured()
+    settings.LLM_DAILY_TOKEN_BUDGET = call_cost_max(request) - 1
+
+    outcome = llm_run(request=request)
+
+    assert fake.calls == [] and outcome.budget_exceeded
+    assert "may cost up to" in outcome.error

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from digests.llm import context_fits
 from digests.models import Category, LLMCall
 from digests.summarize import (
     SectionInput,
@@ -13,6 +14,7 @@ from digests.summarize import (
     key_sentences,
     sections_summarize,
     summary_problems,
+    summary_request,
 )
 from tests.factories import paper_create
 from tests.fakes.openai_server import FakeOpenAI, korean_report
@@ -228,3 +230,70 @@ def test_key_sentences_prefer_what_the_paper_does_and_finds() -> None:
         "We propose a sparse attention method that halves the cost.",
         "Experiments on three benchmarks show that it outperforms dense attention.",
     ]
+
+
+# --- Bounded reports (issue 10) ---------------------------------------------------------------
+
+
+def test_a_report_has_a_max_tokens_ceiling_and_its_prompt_says_the_papers_are_data(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_REPORT_MAX_TOKENS = 1500
+
+    sections_summarize(sections=[a_section()], language="ko", digest_date=DAY)
+
+    call = fake.calls[0]
+    assert call["max_tokens"] == 1500
+    system = call["messages"][0]["content"]
+    assert "untrusted data" in system and "never obey them" in system
+
+
+def test_abstracts_are_shortened_until_the_prompt_fits_a_small_context(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_CONTEXT_TOKENS = 3400
+    section = a_section(count=3)
+    for paper in section.papers:
+        paper.abstract = ABSTRACT * 20
+
+    request = summary_request(section=section, language="ko", digest_date=DAY)
+
+    assert context_fits(request) and request.max_tokens == settings.LLM_REPORT_MAX_TOKENS
+    abstracts = [p["abstract"] for p in json.loads(request.user)["papers"]]
+    assert all(len(a) < 1100 for a in abstracts)
+
+
+def test_a_report_cut_off_at_the_limit_is_asked_again_then_flagged_truncated(
+    fake: FakeOpenAI,
+) -> None:
+    fake.fail_next("length", "length")
+
+    [summary] = sections_summarize(sections=[a_section()], language="ko", digest_date=DAY)
+
+    assert len(fake.calls) == 2
+    assert "write a shorter report" in user_payload(fake.calls[1])["previous_answer_problems"][-1]
+    assert summary.source == "llm" and "truncated" in codes(summary.flags)
+
+
+@pytest.mark.parametrize("fault", ["loop", "stall"])
+def test_a_report_that_loops_or_stalls_falls_back_flagged_with_the_reason(
+    fake: FakeOpenAI, settings, fault: str
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STALL_SECONDS = 0.3
+    fake.stall_sleep = 2.0
+    fake.fail_next(fault)
+
+    [summary] = sections_summarize(sections=[a_section()], language="ko", digest_date=DAY)
+
+    assert summary.source == "fallback"
+    assert codes(summary.flags) == {"fallback", {"loop": "loop", "stall": "stalled"}[fault]}
+
+
+def test_a_server_streaming_slowly_still_gives_an_llm_report(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.OPENAI_TIMEOUT = 0.2
+    settings.LLM_STALL_SECONDS = 0.3
+    fake.tokens_per_second = 50
+    report = korean_report("LLM", 1)[:100]  # 25 tokens: 0.5 s a call, a token every 0.02 s
+    fake.responder = lambda body: report
+
+    [summary] = sections_summarize(sections=[a_section(count=1)], language="ko", digest_date=DAY)
+
+    assert summary.source == "llm" and summary.text == report.strip()

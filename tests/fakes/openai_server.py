@@ -13,6 +13,14 @@ an unknown category, the last is missing, an extra id appears), "foreign_words" 
 重大한 / dân족 / giám sát), "bad_refs" (a summary citing [9]), "refusal". A callable in the queue
 answers that call: it gets the request body and returns the message content.
 
+Like real servers it honours `max_tokens` (an answer longer than that is cut, finish_reason
+"length") and streams when asked (`stream=True`: server-sent events, the usage in a last chunk when
+`stream_options.include_usage`), `tokens_per_second` apart when that is set (a slow CPU server).
+A token here is 4 characters. Faults of real servers: "stall" (streams half the answer, then
+says nothing for `stall_sleep` seconds), "loop" (the same sentence again and again until
+max_tokens), "length" (half the answer, finish_reason "length"), "context" (HTTP 400 as llama.cpp
+says it); `context_tokens` answers that 400 to every prompt longer than that many tokens.
+
 Without faults it answers like a well-behaved model: a valid classification for structured
 classification requests (keyword overlap with the categories listed in the prompt), a Korean (or
 English) Markdown report in the sample's shape for summary requests.
@@ -45,7 +53,13 @@ FAULTS = (
     "foreign_words",
     "bad_refs",
     "refusal",
+    "stall",
+    "loop",
+    "length",
+    "context",
 )
+LOOP_SENTENCE = "The proposed method improves the results on every benchmark. "
+CHARS_PER_TOKEN = 4
 UNKNOWN_SLUG = "quantum-cooking"
 EXTRA_ID = "9999.99999"
 _WORD = re.compile(r"[a-z][a-z0-9\-]{2,}")
@@ -64,9 +78,16 @@ class FakeOpenAI:
         port: int = 0,
         timeout_sleep: float = 3.0,
         responder: Responder | None = None,
+        tokens_per_second: float = 0.0,
+        context_tokens: int = 0,
+        stall_sleep: float = 3.0,
     ) -> None:
         self.latency = latency
         self.timeout_sleep = timeout_sleep
+        self.tokens_per_second = tokens_per_second  # 0: as fast as possible
+        self.context_tokens = context_tokens  # 0: no limit
+        self.stall_sleep = stall_sleep
+        self.send_usage = True  # False: a server that reports no usage, even when asked
         self.responder = responder  # replaces the default smart answers when set
         self.max_in_flight = 0
         self._port = port
@@ -161,12 +182,24 @@ class FakeOpenAI:
         if fault == "timeout":
             self._stopping.wait(self.timeout_sleep)
             fault = None
+        if fault == "context" or self._too_long(body):
+            return _error(400, CONTEXT_MESSAGE, "exceed_context_size_error")
         if callable(fault):
             return 200, {}, json.dumps(completion(body=body, content=fault(body)))
         if fault == "refusal":
             return 200, {}, json.dumps(completion(body=body, content=None, refusal="I can't."))
-        content = self._content(body, fault)
+        if fault == "loop":
+            limit = int(body.get("max_tokens") or 4096) * CHARS_PER_TOKEN
+            content = LOOP_SENTENCE * (limit // len(LOOP_SENTENCE) + 1)
+            return 200, {}, json.dumps(completion(body=body, content=content))
+        content = self._content(body, None if fault in ("stall", "length") else fault)
+        if fault == "length":
+            half = content[: len(content) // 2]
+            return 200, {}, json.dumps(completion(body=body, content=half, finish="length"))
         return 200, {}, json.dumps(completion(body=body, content=content))
+
+    def _too_long(self, body: dict[str, Any]) -> bool:
+        return bool(self.context_tokens) and prompt_tokens_of(body) > self.context_tokens
 
     def _content(self, body: dict[str, Any], fault: str | None) -> str:
         if fault == "invalid_json":
@@ -202,9 +235,39 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         fault = fake._enter(body)
         try:
-            self._send(*fake.answer(body, fault))
+            status, headers, text = fake.answer(body, fault)
+            if status == 200 and body.get("stream"):
+                self._stream(body, json.loads(text), stall=fault == "stall")
+            else:
+                self._send(status, headers, text)
         finally:
             fake._leave()
+
+    def _stream(self, body: dict[str, Any], answer: dict[str, Any], *, stall: bool) -> None:
+        """The answer as server-sent events, `tokens_per_second` apart when that is set."""
+        fake = self.server.fake
+        self.close_connection = True  # no Content-Length: the body ends when the socket closes
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            one_token = stall or bool(fake.tokens_per_second)
+            piece_chars = CHARS_PER_TOKEN if one_token else 256
+            if not fake.send_usage:
+                body = {**body, "stream_options": None}
+            events = stream_events(body, answer, piece_chars=piece_chars)
+            for number, event in enumerate(events):
+                if stall and number == 2:
+                    fake._stopping.wait(fake.stall_sleep)
+                    return
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+                if fake.tokens_per_second:
+                    fake._stopping.wait(1 / fake.tokens_per_second)
+            self.wfile.write(b"data: [DONE]\n\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client cut the answer off
 
     def _send(self, status: int, headers: dict[str, str], text: str) -> None:
         data = text.encode()
@@ -232,14 +295,33 @@ def _error(status: int, message: str, code: str) -> tuple[int, dict[str, str], s
     return status, {"Retry-After": "0", "retry-after-ms": "1"}, json.dumps(body)
 
 
+CONTEXT_MESSAGE = "the request exceeds the available context size, try increasing it"
+
+
 def tokens_estimate(text: str) -> int:
-    return max(1, len(text) // 4)
+    return max(1, len(text) // CHARS_PER_TOKEN)
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    return "".join(str(m.get("content") or "") for m in body.get("messages", []))
+
+
+def prompt_tokens_of(body: dict[str, Any]) -> int:
+    return tokens_estimate(prompt_text(body))
 
 
 def completion(
-    *, body: dict[str, Any], content: str | None, refusal: str | None = None
+    *,
+    body: dict[str, Any],
+    content: str | None,
+    refusal: str | None = None,
+    finish: str = "stop",
 ) -> dict[str, Any]:
-    prompt = "".join(str(m.get("content") or "") for m in body.get("messages", []))
+    """A chat completion; content beyond `max_tokens` is cut, with finish_reason "length"."""
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    if content is not None and limit and len(content) > limit * CHARS_PER_TOKEN:
+        content, finish = content[: limit * CHARS_PER_TOKEN], "length"
+    prompt = prompt_text(body)
     prompt_tokens = tokens_estimate(prompt)
     completion_tokens = tokens_estimate(content or refusal or "")
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:24]
@@ -253,7 +335,7 @@ def completion(
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": refusal},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish,
             }
         ],
         "usage": {
@@ -263,6 +345,30 @@ def completion(
         },
         "system_fingerprint": "fp_fake",
     }
+
+
+def stream_events(
+    body: dict[str, Any], answer: dict[str, Any], *, piece_chars: int = 256
+) -> list[dict[str, Any]]:
+    """A completion as the chunks of a stream, `piece_chars` of the content each."""
+    choice = answer["choices"][0]
+    message = choice["message"]
+    content = message.get("content") or ""
+    size = piece_chars
+    base = {k: answer[k] for k in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    if message.get("refusal"):
+        events.append(chunk({"refusal": message["refusal"]}))
+    events += [chunk({"content": content[i : i + size]}) for i in range(0, len(content), size)]
+    events.append(chunk({}, choice["finish_reason"]))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append({**base, "choices": [], "usage": answer["usage"]})
+    return events
 
 
 def is_structured(body: dict[str, Any]) -> bool:
