@@ -102,12 +102,10 @@ def importance_clamp(value: object) -> object:
 class PaperLabel(pydantic.BaseModel):
     id: str
     category: str
-    # Bounded in the schema (servers with grammars enforce it), clamped when it is not.
-    importance: Annotated[
-        int,
-        pydantic.BeforeValidator(importance_clamp),
-        pydantic.Field(json_schema_extra={"minimum": 1, "maximum": 10}),
-    ]
+    # Clamped when parsed. Bounded (1..10) in the schema sent to a grammar server
+    # (`answer_schema`); not in this one, which OpenAI's strict mode must accept as it is: the
+    # common subset of JSON Schema across providers has no numeric bounds.
+    importance: Annotated[int, pydantic.BeforeValidator(importance_clamp)]
 
 
 class ClassificationAnswer(pydantic.BaseModel):

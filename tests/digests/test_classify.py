@@ -375,7 +375,10 @@ def test_an_answer_cut_off_at_the_length_limit_splits_the_batch(fake: FakeOpenAI
     assert "cut off at the token limit" in report.splits[0]
 
 
-def test_importance_is_bounded_in_the_schema_and_clamped(fake: FakeOpenAI) -> None:
+def test_importance_is_bounded_in_a_grammar_schema_and_clamped(
+    fake: FakeOpenAI, settings: Any
+) -> None:
+    settings.LLM_GRAMMAR_SCHEMA = True
     fake.responder = answer_with(1_000_000_000_000_000)
 
     papers_classify(papers=some_papers(2), digest_date=DAY)
