@@ -52,6 +52,8 @@ WIRE_LINE_BYTES = 600
 SLOT_BYTES = 300
 # Gmail clips an email whose HTML passes this many bytes ("[Message clipped]").
 GMAIL_CLIP_BYTES = 102 * 1024
+NEAR_CLIP_BYTES = 90 * 1024  # the preview warns from here
+_HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
 def _message_build(
@@ -302,6 +304,13 @@ def _b64_lines(data: bytes) -> bytes:
     return b"\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
 
 
+def smtp_data(message: bytes) -> bytes:
+    """A message with CRLF line ends as the SMTP DATA command takes it: dot-stuffed (RFC 5321,
+    4.5.2) and ending with the terminator."""
+    stuffed = (b"." if message.startswith(b".") else b"") + message.replace(b"\r\n.", b"\r\n..")
+    return stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
 @dataclass(frozen=True)
 class DigestWire:
     """The digest message as bytes with slots, built once per DigestEmail. `pieces` alternate
@@ -390,9 +399,7 @@ def digest_wire(email: DigestEmail) -> DigestWire:
     else:
         body = text_part + f"--{boundary}-a\r\n".encode() + html_head + html + b"\r\n"
     body += f"--{boundary}-a--\r\n".encode()
-    data = head + body
-    # Dot-stuffing (RFC 5321, 4.5.2) once for every reader; then the DATA terminator.
-    data = data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    data = smtp_data(head + body)  # once for every reader
     pieces: list[bytes | str] = []
     for index, part in enumerate(_SLOT.split(data)):
         pieces.append(part.decode() if index % 2 else part)
@@ -410,13 +417,40 @@ def digest_wire(email: DigestEmail) -> DigestWire:
 @dataclass(frozen=True)
 class EmailPreview:
     subject: str
-    html: str
+    html: str  # personalised as sent, the chart at cid:<chart_cid>
     text: str
     chart_png: bytes
     chart_cid: str
-    empty: bool
+    empty: bool  # no section for the choice: the short note
     html_bytes: int  # the HTML part as it travels (8bit), against Gmail's 102 KB clipping
     message_bytes: int  # the whole message on the wire, chart included
+
+    @property
+    def html_kb(self) -> str:
+        return f"{self.html_bytes / 1024:.1f}"
+
+    @property
+    def message_kb(self) -> str:
+        return f"{self.message_bytes / 1024:.1f}"
+
+    @property
+    def chart_kb(self) -> str:
+        return f"{len(self.chart_png) / 1024:.1f}"
+
+    @property
+    def clipped(self) -> bool:
+        return self.html_bytes > GMAIL_CLIP_BYTES
+
+    @property
+    def near_clip(self) -> bool:
+        return NEAR_CLIP_BYTES < self.html_bytes <= GMAIL_CLIP_BYTES
+
+    def html_for_browser(self) -> str:
+        """The HTML with the chart inline (a data: URI for its cid:) and links opening outside
+        the preview frame."""
+        data = base64.b64encode(self.chart_png).decode("ascii")
+        html = self.html.replace(f"cid:{self.chart_cid}", f"data:image/png;base64,{data}")
+        return _HEAD.sub(lambda head: head.group(0) + '<base target="_blank">', html, count=1)
 
 
 def digest_preview(email: DigestEmail, *, links: Mapping[str, str], to: str) -> EmailPreview:

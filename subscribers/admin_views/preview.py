@@ -6,25 +6,22 @@
   sandboxed iframes loaded from `<id>/preview/email/`, the chart as a data: URI), its plain
   text, and the size of its HTML as that reader receives it against Gmail's 102 KB clipping.
 - Send a test (`<id>/send-test/`, POST, `digests.send_test_digest`): the same message a
-  delivery sends (rendering, inline chart, List-Unsubscribe headers) through EMAIL_BACKEND, the
-  subject prefixed "[TEST] ", to at most 10 addresses; no Delivery rows.
+  delivery sends, through the transport a delivery uses, the subject prefixed "[TEST] ", to at
+  most 10 addresses; no Delivery rows.
 
-`variant_render`, `email_preview` and `test_messages` are the only calls into the send engine:
-what a reader gets is built there, by the code a delivery runs. Every test send is written to
+`email_preview` and `digest_test_send` are the only calls into the email module and the send
+engine: what a reader gets is built there, by the code a delivery runs. Every test send is written to
 the admin log. The functions above the views take no request; the views check permissions, read
 forms and report.
 """
 
 from __future__ import annotations
 
-import base64
 import re
-import smtplib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from anymail.exceptions import AnymailError
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -50,25 +47,17 @@ from subscribers import emails, rendering
 from subscribers.models import Subscriber
 from subscribers.sending import chunk
 
-# Gmail shows "[Message clipped]" and hides the rest (the unsubscribe link with it) once the
-# HTML part is larger than this.
-GMAIL_CLIP_BYTES = emails.GMAIL_CLIP_BYTES
-NEAR_CLIP_BYTES = 90 * 1024
 TEST_ADDRESSES_MAX = 10
-TEST_PREFIX = emails.TEST_PREFIX
 LANGUAGE_CHOICES = [
     ("", "the reader's (Korean for categories)"),
     ("ko", "Korean"),
     ("en", "English"),
 ]
-# What an ESP or a mail server raises when a message cannot be sent (SMTPException is an OSError).
-SEND_ERRORS = (AnymailError, smtplib.SMTPException, OSError)
 # The preview's email is shown framed and sandboxed; opened on its own it is sandboxed too.
 PREVIEW_CSP = (
     "default-src 'none'; img-src data: https: http:; style-src 'unsafe-inline' https:; "
     "font-src https: data:; sandbox allow-popups allow-popups-to-escape-sandbox"
 )
-_HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
 # --- What is shown and sent ---------------------------------------------------------------------
@@ -81,51 +70,6 @@ class Choice:
     key: str
     language: str
     subscriber: Subscriber | None = None
-
-
-@dataclass(frozen=True)
-class EmailPreview:
-    subject: str
-    html: str  # personalised as sent, the chart at cid:<chart_cid>
-    text: str
-    chart_png: bytes
-    chart_cid: str
-    empty: bool  # no section for the choice: the short note
-    html_bytes: int  # the HTML part as it travels (8bit UTF-8)
-    message_bytes: int  # the whole message on the wire, chart included
-
-    @property
-    def html_kb(self) -> str:
-        return f"{self.html_bytes / 1024:.1f}"
-
-    @property
-    def message_kb(self) -> str:
-        return f"{self.message_bytes / 1024:.1f}"
-
-    @property
-    def chart_kb(self) -> str:
-        return f"{len(self.chart_png) / 1024:.1f}"
-
-    @property
-    def clipped(self) -> bool:
-        return self.html_bytes > GMAIL_CLIP_BYTES
-
-    @property
-    def near_clip(self) -> bool:
-        return NEAR_CLIP_BYTES < self.html_bytes <= GMAIL_CLIP_BYTES
-
-    def html_for_browser(self) -> str:
-        """The HTML with the chart inline (a data: URI for its cid:) and links opening outside
-        the preview frame."""
-        data = base64.b64encode(self.chart_png).decode("ascii")
-        html = self.html.replace(f"cid:{self.chart_cid}", f"data:image/png;base64,{data}")
-        return _HEAD.sub(lambda head: head.group(0) + '<base target="_blank">', html, count=1)
-
-
-@dataclass
-class SendTestReport:
-    sent: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # address -> why
 
 
 def section_category_ids(digest: Digest) -> list[int]:
@@ -152,32 +96,23 @@ def reader_choice(*, subscriber: Subscriber, language: str = "") -> Choice:
 # --- The send engine's email (the only calls into emails and the send path) ------------------
 
 
-def email_preview(*, digest: Digest, choice: Choice) -> EmailPreview:
+def email_preview(*, digest: Digest, choice: Choice) -> emails.EmailPreview:
     """The email of the choice as its reader receives it, from the pieces a send uses. Without
     a reader, the links are of the same length and open nothing (an unsaved reader's tokens
     name no one)."""
     email = emails.digest_email(digest=digest, key=choice.key, language=choice.language)
     reader = choice.subscriber or Subscriber(email="preview@example.invalid")
-    shown = emails.digest_preview(email, links=emails.personal_links(reader), to=reader.email)
-    return EmailPreview(
-        subject=shown.subject,
-        html=shown.html,
-        text=shown.text,
-        chart_png=shown.chart_png,
-        chart_cid=shown.chart_cid,
-        empty=shown.empty,
-        html_bytes=shown.html_bytes,
-        message_bytes=shown.message_bytes,
-    )
+    return emails.digest_preview(email, links=emails.personal_links(reader), to=reader.email)
 
 
-def digest_test_send(*, digest: Digest, choice: Choice, addresses: list[str]) -> SendTestReport:
-    """The test messages through the transport a send uses (`sending.chunk.digest_test_send`).
-    No Delivery row is made; ESP errors are reported."""
-    sent = chunk.digest_test_send(
+def digest_test_send(
+    *, digest: Digest, choice: Choice, addresses: list[str]
+) -> chunk.TestSendReport:
+    """The test messages through the transport a send uses. No Delivery row is made; ESP
+    errors are reported."""
+    return chunk.digest_test_send(
         digest=digest, key=choice.key, language=choice.language, addresses=addresses
     )
-    return SendTestReport(sent=sent.sent, failed=sent.failed)
 
 
 def category_names(ids: list[int]) -> list[str]:
@@ -341,7 +276,7 @@ def preview_view(request: HttpRequest, digest_id: int, *, model_admin: Any) -> H
         "original": digest,
         "title": f"Preview: {digest}",
         "form": form,
-        "limit_kb": GMAIL_CLIP_BYTES // 1024,
+        "limit_kb": emails.GMAIL_CLIP_BYTES // 1024,
         "change_url": change_url(model_admin, digest),
     }
     if choice is not None:
@@ -403,7 +338,7 @@ def send_test_view(request: HttpRequest, digest_id: int, *, model_admin: Any) ->
 
 
 def _test_report(
-    request: HttpRequest, digest: Digest, choice: Choice, report: SendTestReport
+    request: HttpRequest, digest: Digest, choice: Choice, report: chunk.TestSendReport
 ) -> None:
     """The result for the editor (messages) and for the history (the admin log, which names
     no reader: Viewers read it)."""

@@ -48,6 +48,7 @@ from ..emails import (
     digest_wire,
     link_templates,
     personal_links,
+    smtp_data,
 )
 from ..tokens import TokenSubject
 
@@ -559,8 +560,6 @@ def _encoded(email: DigestEmail, to: str, links: Any, message_id: str) -> tuple[
             del part["Content-Transfer-Encoding"]
             part.set_payload(payload)
             encoders.encode_base64(part)
-    data = built.as_bytes(linesep="\r\n")
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    return data + b"\r\n.\r\n", message.from_email.rpartition("<")[2].rstrip(">")
+    return smtp_data(built.as_bytes(linesep="\r\n")), message.from_email.rpartition("<")[2].rstrip(
+        ">"
+    )
