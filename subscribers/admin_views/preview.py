@@ -10,9 +10,9 @@
   most 10 addresses; no Delivery rows.
 
 `email_preview` and `digest_test_send` are the only calls into the email module and the send
-engine: what a reader gets is built there, by the code a delivery runs. Every test send is written to
-the admin log. The functions above the views take no request; the views check permissions, read
-forms and report.
+engine: what a reader gets is built there, by the code a delivery runs. Every test send is
+written to the admin log. The functions above the views take no request; the views check
+permissions, read forms and report.
 """
 
 from __future__ import annotations
