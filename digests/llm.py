@@ -3,10 +3,11 @@
 Every call is bounded. Its prompt is measured before sending (`tokens_estimate`, a conservative
 count: see there) and refused when prompt + answer cannot fit the server's context window
 (LLM_CONTEXT_TOKENS); every request sets `max_tokens`; the daily budget counts what a call may cost
-(prompt estimate + max_tokens) before it is made. Answers are streamed, so a slow server that keeps
-producing tokens is waited for, while one silent for LLM_STALL_SECONDS, or one generating the same
-sentence LLM_REPEAT_LIMIT times, is cut off. Usage comes from the stream's last chunk, or is
-estimated when the server sends none.
+(prompt estimate + max_tokens) before it is made. Answers are streamed (LLM_STREAM), so a slow
+server that keeps producing tokens is waited for, while one silent for LLM_STALL_SECONDS, or one
+generating the same sentence (up to numbers, punctuation and case) LLM_REPEAT_LIMIT times, is cut
+off. Usage comes from the stream's last chunk, or is estimated when the server sends none. Without
+streaming a call waits OPENAI_TIMEOUT for the whole answer, which gets the same checks.
 
 Callers describe calls as `LLMRequest`s and get one `LLMOutcome` each from `llm_run_many`; a call
 that fails (no key, budget, HTTP errors after the client's own retries, garbage output) comes back
@@ -56,10 +57,27 @@ _CONTEXT_EXCEEDED = re.compile(
     r"|context (?:window|size|length)|too many tokens|prompt is too long",
     re.IGNORECASE,
 )
-# Where a streamed answer's sentences and lines end, for spotting an answer that loops; `}` ends
-# an item of a JSON answer.
+# Where an answer's sentences and lines end, for spotting an answer that loops; `}` ends an item
+# of a JSON answer.
 _UNIT_END = re.compile(r"(?<=[.!?。])\s+|\n+|(?<=\})\s*,?\s*")
-_UNIT_MIN_CHARS = 16
+_UNIT_MIN_CHARS = 16  # letters and spaces of a unit: shorter ones are headings or list labels
+# What a unit is compared by: its words without digits or punctuation, and its citations.
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
+_CITATION = re.compile(r"\[\d+(?:\s*[,\-–]\s*\d+)*\]")
+# JSON Schema keywords kept in the schema sent in OpenAI's strict mode: its documented subset,
+# less the validation keywords (bounds, lengths, patterns, formats), which OpenAI refuses for
+# fine-tuned models and the subset common to providers lacks (see classify.PaperLabel). What the
+# schema sent leaves out, pydantic still checks when the answer is parsed.
+_STRICT_KEYWORDS = frozenset(
+    {"type", "properties", "items", "anyOf", "enum", "const", "$ref", "$defs"}
+    | {"title", "description"}
+)
+# Validation keywords kept as well when LLM_GRAMMAR_SCHEMA is on: a server that turns the whole
+# schema into a grammar (llama.cpp, vLLM, Ollama) then cannot write a value outside them.
+_GRAMMAR_KEYWORDS = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems"}
+    | {"minLength", "maxLength", "pattern"}
+)
 _MILLION = Decimal(1_000_000)
 
 
@@ -167,6 +185,20 @@ def llm_model() -> str:
     return str(settings.OPENAI_MODEL)
 
 
+def llm_streams() -> bool:
+    return bool(settings.LLM_STREAM)
+
+
+def read_timeout_setting() -> str:
+    """The setting that bounds a read: the wait for a stream's next bytes, or for a whole answer
+    (without streaming there is no progress to watch)."""
+    return "LLM_STALL_SECONDS" if llm_streams() else "OPENAI_TIMEOUT"
+
+
+def read_timeout_seconds() -> float:
+    return float(getattr(settings, read_timeout_setting()))
+
+
 def llm_client_build() -> openai.OpenAI:
     """The client retries 429, 5xx and timeouts itself, with backoff (OPENAI_MAX_RETRIES)."""
     if not llm_enabled():
@@ -174,8 +206,9 @@ def llm_client_build() -> openai.OpenAI:
     import openai
 
     # No total timeout: a slow answer that keeps streaming is waited for. A read waits at most
-    # LLM_STALL_SECONDS for the next bytes; max_tokens and the loop watch bound the rest.
-    timeout = openai.Timeout(settings.OPENAI_TIMEOUT, read=settings.LLM_STALL_SECONDS)
+    # LLM_STALL_SECONDS for the next bytes; max_tokens and the loop watch bound the rest. Without
+    # streaming, a read waits OPENAI_TIMEOUT for the whole answer.
+    timeout = openai.Timeout(settings.OPENAI_TIMEOUT, read=read_timeout_seconds())
     return openai.OpenAI(
         api_key=settings.OPENAI_API_KEY,
         base_url=settings.OPENAI_BASE_URL or None,
@@ -470,20 +503,51 @@ def completion_fetch(client: openai.OpenAI, request: LLMRequest, model: str) -> 
 def _completion_fetch(client: openai.OpenAI, request: LLMRequest, model: str) -> _Reply:
     import openai
 
+    params = completion_params(request, model, stream=llm_streams())
     try:
-        stream = client.chat.completions.create(**completion_params(request, model))
+        answer = answer_fetch(client, params, watch_repeats=request.schema is None)
     except openai.APIError as exc:
         return _Reply(error=api_error_describe(exc), error_kind=api_error_kind(exc))
-    with stream:
-        streamed = stream_read(stream, watch_repeats=request.schema is None)
-    reply = streamed.reply(request)
-    prompt_tokens, completion_tokens = streamed.usage
+    reply = answer.reply(request)
+    prompt_tokens, completion_tokens = answer.usage
     reply.prompt_tokens = prompt_tokens or prompt_tokens_estimate(request)
-    reply.completion_tokens = completion_tokens or tokens_estimate(streamed.text)
+    reply.completion_tokens = completion_tokens or tokens_estimate(answer.text)
     return reply
 
 
-def completion_params(request: LLMRequest, model: str) -> dict[str, Any]:
+def answer_fetch(client: openai.OpenAI, params: dict[str, Any], *, watch_repeats: bool) -> _Answer:
+    """The answer, streamed or whole. A structured answer is not watched for repeats: its lines
+    repeat by design (`"category": "nlp",` in every item), and its schema bounds it (ids from the
+    batch, as many items as papers) where the server has a grammar, max_tokens where it has not.
+    Raises openai.APIError when the request fails."""
+    response = completion_create(client, params)
+    if not params.get("stream"):
+        return completion_read(response, watch_repeats=watch_repeats)
+    with response:
+        return stream_read(response, watch_repeats=watch_repeats)
+
+
+def completion_create(client: openai.OpenAI, params: dict[str, Any]) -> Any:
+    """The response (a stream when asked for). Some older OpenAI-compatible servers answer 400
+    to `stream_options`: that call is made once more without it (the usage is then estimated)."""
+    import openai
+
+    try:
+        return client.chat.completions.create(**params)
+    except openai.APIStatusError as exc:
+        if "stream_options" not in params or not stream_options_rejected(exc):
+            raise
+    logger.info("the LLM server rejects stream_options: asking again without them")
+    params = {name: value for name, value in params.items() if name != "stream_options"}
+    return client.chat.completions.create(**params)
+
+
+def stream_options_rejected(exc: openai.APIStatusError) -> bool:
+    # 422: the validation error of servers built on FastAPI.
+    return exc.status_code in (400, 422) and "stream_options" in f"{exc.message} {exc.body}"
+
+
+def completion_params(request: LLMRequest, model: str, *, stream: bool = True) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": model,
         "messages": [
@@ -491,22 +555,66 @@ def completion_params(request: LLMRequest, model: str) -> dict[str, Any]:
             {"role": "user", "content": request.user},
         ],
         "max_tokens": answer_tokens_max(request),
-        "stream": True,
-        "stream_options": {"include_usage": True},
     }
+    if stream:
+        params.update(stream=True, stream_options={"include_usage": True})
     if request.schema is not None:
-        # The strict JSON schema exactly as `chat.completions.parse` sends it.
-        from openai.lib._parsing._completions import type_to_response_format_param
-
-        params["response_format"] = type_to_response_format_param(request.schema)
+        params["response_format"] = response_format_strict(request.schema)
         if request.schema_sent is not None:
             params["response_format"]["json_schema"]["schema"] = request.schema_sent
     return params
 
 
+def response_format_strict(schema: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema (pydantic's `model_json_schema`) as a `response_format` for
+    OpenAI's Structured Outputs in strict mode; with LLM_GRAMMAR_SCHEMA its bounds kept too."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", schema.__name__)[:64]
+    keywords = _STRICT_KEYWORDS
+    if settings.LLM_GRAMMAR_SCHEMA:
+        keywords = _STRICT_KEYWORDS | _GRAMMAR_KEYWORDS
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": name,
+            "strict": True,
+            "schema": schema_strict(schema.model_json_schema(), keywords=keywords),
+        },
+    }
+
+
+def schema_strict(
+    node: dict[str, Any], *, keywords: frozenset[str] = _STRICT_KEYWORDS
+) -> dict[str, Any]:
+    """A node of a JSON schema in strict mode's rules: every object closed
+    (`additionalProperties: false`) with all its properties required (pydantic's `default`s are
+    dropped: the parsed answer must carry every field); only `keywords`; nothing beside
+    a `$ref`; pydantic's `oneOf` (tagged unions) as `anyOf`. Strict mode has no object with
+    free keys: a model with a `dict` field raises ValueError."""
+    if "$ref" in node:
+        return {"$ref": node["$ref"]}
+    if isinstance(node.get("additionalProperties"), dict):
+        raise ValueError(f"strict mode has no object with free keys (a dict field): {node}")
+    strict = {key: value for key, value in node.items() if key in keywords}
+    if "oneOf" in node:
+        strict["anyOf"] = node["oneOf"]
+    for key in ("properties", "$defs"):
+        if key in strict:
+            strict[key] = {
+                name: schema_strict(child, keywords=keywords) for name, child in strict[key].items()
+            }
+    if isinstance(strict.get("items"), dict):
+        strict["items"] = schema_strict(strict["items"], keywords=keywords)
+    if "anyOf" in strict:
+        strict["anyOf"] = [schema_strict(child, keywords=keywords) for child in strict["anyOf"]]
+    if strict.get("type") == "object":
+        strict["required"] = list(strict.setdefault("properties", {}))
+        strict["additionalProperties"] = False
+    return strict
+
+
 @dataclass
-class _Streamed:
-    """What came down one stream: the text so far, and why it ended."""
+class _Answer:
+    """What came back for one call, streamed or whole: the text, and why it ended."""
 
     text: str = ""
     refusal: str = ""
@@ -537,15 +645,12 @@ class _Streamed:
         return _Reply(text=self.text, value=value)
 
 
-def stream_read(stream: Any, *, watch_repeats: bool = True) -> _Streamed:
-    """Reads the chunks until the end, a stall (the client's read timeout) or a loop. A
-    structured answer is not watched for repeats: its lines repeat by design (`"category":
-    "nlp",` in every item), and its schema bounds it (ids from the batch, as many items as
-    papers) where the server has a grammar, max_tokens where it has not."""
+def stream_read(stream: Any, *, watch_repeats: bool = True) -> _Answer:
+    """Reads the chunks until the end, a stall (the client's read timeout) or a loop."""
     import httpx2  # openai's HTTP library: its errors surface while a stream is read
     import openai
 
-    streamed = _Streamed()
+    streamed = _Answer()
     parts: list[str] = []
     watch = RepeatWatch(limit=int(settings.LLM_REPEAT_LIMIT))
     try:
@@ -574,8 +679,28 @@ def stream_read(stream: Any, *, watch_repeats: bool = True) -> _Streamed:
     return streamed
 
 
+def completion_read(completion: Any, *, watch_repeats: bool = True) -> _Answer:
+    """A whole answer (LLM_STREAM off), with the checks a streamed one gets: a loop is found
+    only once it is all in, so nothing is cut off, but it is reported as a loop all the same."""
+    answer = _Answer()
+    if completion.usage is not None:
+        answer.usage = (completion.usage.prompt_tokens, completion.usage.completion_tokens)
+    for choice in completion.choices[:1]:
+        answer.text = choice.message.content or ""
+        answer.refusal = getattr(choice.message, "refusal", None) or ""
+        answer.finish_reason = choice.finish_reason or ""
+    watch = RepeatWatch(limit=int(settings.LLM_REPEAT_LIMIT))
+    if watch_repeats and (repeated := watch.feed(answer.text)):
+        answer.error = f"the answer repeats itself ({repeated[:80]!r})"
+        answer.error_kind = "loop"
+    return answer
+
+
 class RepeatWatch:
-    """Spots a streamed answer that loops: one sentence, line or JSON item seen `limit` times."""
+    """Spots an answer that loops: one sentence, line or JSON item seen `limit` times. Units are
+    compared by their words, so "Step 12: the model improves." and "step 13 - the model
+    improves!" count as one; by their citations too, so the same sentence about another paper
+    ([1], [2]) is not a loop."""
 
     def __init__(self, *, limit: int) -> None:
         self.limit = max(2, limit)
@@ -583,18 +708,19 @@ class RepeatWatch:
         self.seen: Counter[str] = Counter()
 
     def feed(self, piece: str) -> str:
-        """The repeated unit once one is seen `limit` times; "" until then."""
+        """The repeated unit, as written, once one is seen `limit` times; "" until then."""
         if not piece:
             return ""
         units = _UNIT_END.split(self.tail + piece)
         self.tail = units.pop()
         for unit in units:
-            key = " ".join(unit.split())
-            if len(key) < _UNIT_MIN_CHARS:
+            words = _NOT_LETTERS.sub(" ", unit.casefold()).strip()
+            if len(words) < _UNIT_MIN_CHARS:
                 continue
+            key = words + "".join(_CITATION.findall(unit)).replace(" ", "")
             self.seen[key] += 1
             if self.seen[key] >= self.limit:
-                return key
+                return " ".join(unit.split())
         return ""
 
 
@@ -613,8 +739,9 @@ def api_error_describe(exc: openai.APIError) -> str:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
-        seconds = settings.LLM_STALL_SECONDS
-        return f"timed out: no answer for {seconds}s ({settings.OPENAI_MAX_RETRIES} retries)"
+        seconds, name = read_timeout_seconds(), read_timeout_setting()
+        retries = settings.OPENAI_MAX_RETRIES
+        return f"timed out: no answer for {seconds:g}s ({name}; {retries} retries)"
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code} from the LLM API: {exc.message}"
     if isinstance(exc, openai.APIConnectionError):

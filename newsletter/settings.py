@@ -294,6 +294,9 @@ LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 128_000)
 LLM_GRAMMAR_SCHEMA = env_bool("LLM_GRAMMAR_SCHEMA", False)
 # Ceiling of one summary report's answer (max_tokens); a report cut off there is flagged.
 LLM_REPORT_MAX_TOKENS = env_int("LLM_REPORT_MAX_TOKENS", 1800)
+# false: answers come whole, each call waiting up to OPENAI_TIMEOUT for it (for servers or
+# proxies that cannot stream); nothing can be cut off while it is written.
+LLM_STREAM = env_bool("LLM_STREAM", True)
 # Answers are streamed: a call with no new byte for this long (before the first token, which
 # includes the server's prompt processing, or between tokens) is cut off as stalled.
 LLM_STALL_SECONDS = env_float("LLM_STALL_SECONDS", 60.0)

@@ -2,18 +2,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, Literal
 
 import pydantic
 import pytest
 from django.utils import timezone
 
+from digests.classify import classify_request
 from digests.llm import (
     BudgetExceeded,
     LLMRequest,
+    RepeatWatch,
     call_cost_max,
     llm_budget_check,
     llm_enabled,
@@ -23,9 +26,16 @@ from digests.llm import (
     prompt_tokens_estimate,
     tokens_estimate,
 )
-from digests.models import LLMCacheEntry, LLMCall
+from digests.models import Category, LLMCacheEntry, LLMCall
 from tests.digests.conftest import point_llm_at
-from tests.fakes.openai_server import LOOP_SENTENCE, FakeOpenAI
+from tests.factories import paper_create
+from tests.fakes.openai_server import (
+    LOOP_SENTENCE,
+    FakeOpenAI,
+    english_report,
+    korean_report,
+    prompt_tokens_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -371,3 +381,294 @@ def test_the_budget_refuses_a_call_that_may_cost_more_than_is_left(
 
     assert fake.calls == [] and outcome.budget_exceeded
     assert "may cost up to" in outcome.error
+
+
+# --- The strict JSON schema --------------------------------------------------------------------
+
+# What OpenAI's Structured Outputs take in strict mode (its "supported schemas" documentation).
+STRICT_SUBSET = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const"}
+    | {"$ref", "$defs", "title", "description", "pattern", "format", "minItems", "maxItems"}
+    | {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+)
+
+
+def strict_mode_breaches(schema: dict[str, Any], also: frozenset[str] = frozenset()) -> list[str]:
+    """Where a schema breaks strict mode's rules, as paths; [] when it keeps them all. `also`:
+    keywords allowed beyond the common subset."""
+    breaches = [] if schema.get("type") == "object" else ["$: the root is not an object"]
+    defs = schema.get("$defs", {})
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if "$ref" in node:
+            if len(node) > 1 or node["$ref"].removeprefix("#/$defs/") not in defs:
+                breaches.append(f"{path}: {node}")
+            return
+        breaches.extend(f"{path}: {key}" for key in node if key not in STRICT_SUBSET | also)
+        if node.get("type") == "object":
+            if node.get("additionalProperties") is not False:
+                breaches.append(f"{path}: open object")
+            if node.get("required") != list(node.get("properties", {})):
+                breaches.append(f"{path}: not every property required")
+        children = {**node.get("properties", {}), **node.get("$defs", {})}
+        children |= {f"|{n}": child for n, child in enumerate(node.get("anyOf", []))}
+        if isinstance(node.get("items"), dict):
+            children["[]"] = node["items"]
+        for name, child in children.items():
+            walk(child, f"{path}.{name}")
+
+    walk(schema, "$")
+    return breaches
+
+
+def classify_sample_request() -> LLMRequest:
+    papers = [paper_create(title=f"Vision transformers for robots, part {n}") for n in range(3)]
+    categories = list(Category.objects.filter(active=True))
+    return classify_request(papers=papers, categories=categories, digest_date=DAY)
+
+
+# Every request with a schema that the project makes (`schema=` in classify.py and summarize.py).
+PROJECT_SCHEMA_REQUESTS = [pytest.param(classify_sample_request, id="classification")]
+
+
+@pytest.mark.parametrize("request_build", PROJECT_SCHEMA_REQUESTS)
+def test_each_schema_of_the_project_reaches_the_server_in_strict_modes_rules(
+    fake: FakeOpenAI, request_build: Callable[[], LLMRequest]
+) -> None:
+    fake.responder = None  # the fake's own answers: a classification for a classification
+    request = request_build()
+
+    outcome = llm_run(request=request)
+
+    sent = fake.calls[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    assert strict_mode_breaches(sent["json_schema"]["schema"]) == []
+    assert outcome.ok and isinstance(outcome.value, request.schema)
+
+
+class Source(pydantic.BaseModel):
+    title: str
+    year: int = pydantic.Field(ge=1990, le=2100)
+
+
+class Review(pydantic.BaseModel):
+    verdict: Literal["accept", "reject"]
+    note: str | None = None
+    tags: list[str] = pydantic.Field(default_factory=list, max_length=3)
+    source: Source = pydantic.Field(description="Where the claim comes from")
+    confidence: float = pydantic.Field(default=0.5, ge=0, le=1)
+
+
+def test_defaults_bounds_and_keywords_beside_a_ref_are_left_out_of_the_strict_schema(
+    fake: FakeOpenAI,
+) -> None:
+    answer = {
+        "verdict": "accept",
+        "note": None,
+        "tags": ["rl"],
+        "source": {"title": "A paper", "year": 2025},
+        "confidence": 0.9,
+    }
+    fake.responder = lambda body: json.dumps(answer)
+
+    outcome = llm_run(request=replace(structured(), schema=Review))
+
+    schema = fake.calls[0]["response_format"]["json_schema"]["schema"]
+    assert strict_mode_breaches(schema) == []
+    assert schema["properties"]["source"] == {"$ref": "#/$defs/Source"}
+    sent = json.dumps(schema)
+    assert '"minimum"' not in sent and '"maxItems"' not in sent  # left to pydantic
+    assert outcome.value == Review.model_validate(answer)
+
+
+def test_with_a_grammar_server_the_bounds_stay_in_the_strict_schema(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_GRAMMAR_SCHEMA = True  # llama.cpp, vLLM, Ollama: the schema becomes a grammar
+    answer = {"verdict": "accept", "note": None, "tags": ["rl"], "confidence": 0.9}
+    answer["source"] = {"title": "A paper", "year": 2025}
+    fake.responder = lambda body: json.dumps(answer)
+
+    outcome = llm_run(request=replace(structured(), schema=Review))
+
+    schema = fake.calls[0]["response_format"]["json_schema"]["schema"]
+    # Bounds are in OpenAI's documented strict subset too, though not in every provider's.
+    assert strict_mode_breaches(schema, also=frozenset({"minimum", "maximum", "maxItems"})) == []
+    sent = json.dumps(schema)
+    assert '"minimum"' in sent and '"maxItems"' in sent  # the grammar keeps values in bounds
+    assert '"default"' not in sent
+    assert outcome.value == Review.model_validate(answer)
+
+
+# --- Without streaming, and servers that do not take stream_options ----------------------------
+
+
+def test_without_streaming_the_answer_comes_whole_and_the_servers_usage_is_recorded(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STREAM = False
+
+    outcome = llm_run(request=structured())
+
+    sent = fake.calls[0]
+    assert "stream" not in sent and "stream_options" not in sent
+    assert outcome.ok and outcome.value == Verdict(answer="yes", score=7)
+    call = LLMCall.objects.get()
+    assert call.prompt_tokens == outcome.prompt_tokens == prompt_tokens_of(sent)
+    assert call.completion_tokens == len(outcome.text) // 4  # the fake's count, not ours
+
+
+def test_without_streaming_a_plain_answer_cut_at_max_tokens_is_marked_truncated(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STREAM = False
+    fake.responder = lambda body: "아주 긴 답변입니다. " * 50
+
+    outcome = llm_run(request=replace(plain(), max_tokens=10))
+
+    assert "stream" not in fake.calls[0]
+    assert outcome.ok and outcome.truncated
+    assert len(outcome.text) == 40  # 10 of the fake's 4-character tokens
+
+
+def test_without_streaming_a_plain_answer_that_loops_is_still_reported_as_a_loop(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STREAM = False
+    settings.LLM_REPEAT_LIMIT = 4
+    fake.fail_next("loop")
+
+    outcome = llm_run(request=replace(plain(), max_tokens=400))
+
+    assert "stream" not in fake.calls[0]
+    assert outcome.error_kind == "loop" and LOOP_SENTENCE.strip()[:40] in outcome.error
+    assert not LLMCacheEntry.objects.exists()
+
+
+def test_without_streaming_a_call_waits_up_to_openai_timeout_for_the_whole_answer(
+    fake: FakeOpenAI, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_STREAM = False
+    settings.LLM_STALL_SECONDS = 0.03
+    settings.OPENAI_TIMEOUT = 0.3
+    settings.OPENAI_MAX_RETRIES = 0
+    fake.latency = 0.1  # longer than LLM_STALL_SECONDS: no stall without a stream
+
+    assert llm_run(request=plain()).ok
+    fake.latency = 0
+    fake.fail_next("timeout")
+    outcome = llm_run(request=plain("Say it again."))
+
+    assert outcome.error_kind == "stalled" and "OPENAI_TIMEOUT" in outcome.error
+
+
+def test_a_server_that_rejects_stream_options_is_asked_again_without_them(
+    fake: FakeOpenAI,
+) -> None:
+    fake.reject_stream_options = True
+    request = structured()
+
+    outcome = llm_run(request=request)
+
+    rejected, answered = fake.calls
+    assert "stream_options" in rejected and "stream_options" not in answered
+    assert answered["stream"] is True
+    assert outcome.ok and outcome.value == Verdict(answer="yes", score=7)
+    assert outcome.prompt_tokens == prompt_tokens_estimate(request)  # no usage came
+    assert LLMCall.objects.get().ok
+
+
+# --- Loops with small variations ----------------------------------------------------------------
+
+
+def repeats_found(text: str, *, piece: int, limit: int) -> list[str]:
+    """What RepeatWatch flags when `text` streams in in pieces of `piece` characters."""
+    watch = RepeatWatch(limit=limit)
+    found = (watch.feed(text[i : i + piece]) for i in range(0, len(text), piece))
+    return [repeated for repeated in found if repeated]
+
+
+def test_sentences_that_differ_only_in_numbers_punctuation_or_case_count_as_one() -> None:
+    text = (
+        "Step 12: the model improves on the task. step 13 - The model improves on the task! "
+        "STEP 14: the model, improves on the task. Step 15: the model improves on the task.\n"
+    )
+
+    assert repeats_found(text, piece=5, limit=4) == ["Step 15: the model improves on the task."]
+    assert repeats_found(text, piece=5, limit=5) == []
+
+
+def test_a_numbered_near_repeat_loop_is_cut_off_as_a_loop(fake: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.LLM_REPEAT_LIMIT = 4
+    loop = "".join(f"{n}단계: 모델의 성능이 {n}% 더 향상되었습니다. " for n in range(1, 2000))
+    fake.fail_next(lambda body: loop)
+
+    outcome = llm_run(request=replace(plain(), max_tokens=4000))
+
+    assert outcome.error_kind == "loop" and "모델의 성능이 4% 더 향상되었습니다" in outcome.error
+    assert 0 < outcome.completion_tokens < 1000  # cut off long before max_tokens
+
+
+# A report as a good model writes one: parallel sentences, numbers, lists, [n] citations.
+GOOD_KOREAN_REPORT = """\
+**요약 보고서**
+
+오늘 강화 학습 분야에서는 LLM 정렬, 로봇 제어, 오프라인 학습, 보상 설계, 다중 에이전트 협력을 \
+다룬 논문 다섯 편이 발표되었습니다 [1][2][3][4][5]. 전반적으로 적은 데이터와 계산으로 안정적인 \
+정책을 얻으려는 시도가 두드러집니다.
+
+**주제별 요약**
+
+1. **AI 피드백으로 LLM 정렬하기**
+
+첫 번째 연구는 사람의 선호 데이터 없이 AI 피드백만으로 7B와 13B 모델을 정렬하는 방법을 \
+제안합니다 [1]. 저자들은 PPO 대신 DPO를 사용해 학습 비용을 약 40% 줄였으며, MT-Bench 점수는 \
+6.8에서 7.4로 올랐습니다.
+
+2. **로봇 팔 제어의 시뮬레이션-실제 전이**
+
+두 번째 연구는 시뮬레이션에서 학습한 정책을 실제 로봇 팔에 옮길 때 생기는 성능 저하를 \
+다룹니다 [2]. 도메인 무작위화와 2단계 미세 조정을 결합해 실제 환경의 성공률을 52%에서 81%로 \
+높였습니다.
+
+3. **오프라인 강화 학습의 과대평가 문제**
+
+오프라인 데이터셋만으로 학습하면 가치 함수가 보지 못한 행동을 과대평가하는 경향이 있습니다 [3]. \
+본 논문은 불확실성에 비례하는 페널티를 더해 D4RL 벤치마크 12개 과제 중 9개에서 기존 최고 성능을 \
+넘었습니다.
+
+4. **보상 해킹을 막는 보상 모델 앙상블**
+
+보상 모델이 하나뿐이면 정책이 그 약점을 파고드는 보상 해킹이 쉽게 일어납니다 [4]. 연구진은 서로 \
+다른 시드로 학습한 5개의 보상 모델을 앙상블하여 보상 해킹 사례를 절반 이상 줄였다고 보고합니다.
+
+5. **통신 없는 다중 에이전트 협력**
+
+마지막 논문은 여러 에이전트가 통신 없이 협력할 때 역할을 자동으로 나누는 방법을 제시합니다 [5]. \
+StarCraft II의 SMAC 환경에서 평균 승률이 기존 방법보다 8.5%p 높았습니다.
+
+**추세와 패턴**
+
+* 사람의 피드백을 AI 피드백이나 자동 평가로 대신하려는 연구가 늘고 있습니다 [1][4].
+* 시뮬레이션과 실제 환경의 차이를 줄이는 기법이 로봇 분야의 핵심 과제로 남아 있습니다 [2].
+* 불확실성을 명시적으로 다루는 방법이 오프라인 학습과 보상 모델 모두에서 효과를 보였습니다 [3, 4].
+* 다중 에이전트 협력은 아직 평가 환경이 몇몇 게임에 한정되어 있다는 한계가 있습니다 [5].
+
+**결론**
+
+오늘의 논문들은 강화 학습을 실제 문제에 적용하기 위해 비용, 안정성, 안전성을 함께 개선하려는 \
+흐름을 보여줍니다. 특히 보상 설계와 불확실성 추정은 LLM 정렬과 로봇 제어 양쪽에서 공통으로 \
+중요한 주제가 되고 있습니다. 다음 단계로는 이러한 방법이 더 큰 모델과 더 다양한 환경에서도 \
+유지되는지 확인하는 연구가 필요합니다.
+"""
+
+
+def test_a_good_korean_report_streamed_in_small_pieces_is_never_flagged() -> None:
+    for piece in (1, 3, 16):
+        assert repeats_found(GOOD_KOREAN_REPORT, piece=piece, limit=2) == []
+
+
+def test_the_same_sentence_about_each_paper_in_turn_is_not_a_loop() -> None:
+    # The fake's reports say "이 논문은 ... 보고합니다 [n]." once for each of the papers.
+    for report in (korean_report("강화 학습", 8), english_report("Robotics", 8)):
+        assert repeats_found(report, piece=4, limit=2) == []

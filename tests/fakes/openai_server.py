@@ -19,7 +19,10 @@ Like real servers it honours `max_tokens` (an answer longer than that is cut, fi
 A token here is 4 characters. Faults of real servers: "stall" (streams half the answer, then
 says nothing for `stall_sleep` seconds), "loop" (the same sentence again and again until
 max_tokens), "length" (half the answer, finish_reason "length"), "context" (HTTP 400 as llama.cpp
-says it); `context_tokens` answers that 400 to every prompt longer than that many tokens.
+says it); `context_tokens` answers that 400 to every prompt longer than that many tokens;
+`reject_stream_options` answers HTTP 400 to every request with `stream_options`, as older
+OpenAI-compatible servers do (such a rejected call takes no fault from the queue). Without
+`stream` the answer comes whole, as one JSON body.
 
 Without faults it answers like a well-behaved model: a valid classification for structured
 classification requests (keyword overlap with the categories listed in the prompt), a Korean (or
@@ -88,6 +91,7 @@ class FakeOpenAI:
         self.context_tokens = context_tokens  # 0: no limit
         self.stall_sleep = stall_sleep
         self.send_usage = True  # False: a server that reports no usage, even when asked
+        self.reject_stream_options = False  # True: a server that does not know stream_options
         self.responder = responder  # replaces the default smart answers when set
         self.max_in_flight = 0
         self._port = port
@@ -165,6 +169,8 @@ class FakeOpenAI:
             self._calls.append(body)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            if self._rejects(body):
+                return None
             return self._faults.popleft() if self._faults else None
 
     def _leave(self) -> None:
@@ -175,6 +181,8 @@ class FakeOpenAI:
         """(status, headers, body text) for one request."""
         if self.latency:
             self._stopping.wait(self.latency)
+        if self._rejects(body):
+            return _error(400, STREAM_OPTIONS_MESSAGE, "unknown_parameter")
         if fault == "429":
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded")
         if fault == "500":
@@ -197,6 +205,9 @@ class FakeOpenAI:
             half = content[: len(content) // 2]
             return 200, {}, json.dumps(completion(body=body, content=half, finish="length"))
         return 200, {}, json.dumps(completion(body=body, content=content))
+
+    def _rejects(self, body: dict[str, Any]) -> bool:
+        return self.reject_stream_options and "stream_options" in body
 
     def _too_long(self, body: dict[str, Any]) -> bool:
         return bool(self.context_tokens) and prompt_tokens_of(body) > self.context_tokens
@@ -296,6 +307,8 @@ def _error(status: int, message: str, code: str) -> tuple[int, dict[str, str], s
 
 
 CONTEXT_MESSAGE = "the request exceeds the available context size, try increasing it"
+# As an OpenAI-compatible proxy's upstream said it (QuantumNous/new-api issue 418).
+STREAM_OPTIONS_MESSAGE = "Unknown parameter: 'stream_options'."
 
 
 def tokens_estimate(text: str) -> int:
