@@ -7,6 +7,13 @@ English paragraphs under Korean headings. English technical terms (LLM, Transfor
 also with a particle (LLM은, Transformer를), are normal in Korean AI writing and pass; accented
 Latin words pass only when they are allowed terms, such as authors' names or paper titles.
 
+Prose is told from a list of names or terms by its function words ("the", "of"; "les", "des";
+"der", "und" ...), with a small profile for each of English, French, German, Spanish, Portuguese
+and Italian: a Korean (or Japanese, Russian ...) digest flags a paragraph of any of them, and a
+digest in one of them flags a report or paragraph that reads as another. Another Latin-script
+digest language (Dutch, Vietnamese ...) gets the script check only: without its own profile its
+prose cannot be told from theirs. Quoted titles and names (allowed terms) are not prose.
+
 Each problem comes back with a code: "language" (letters of a script or language that does not
 belong), "fused_latin" (Latin fragments inside Hangul words), "wrong_language" (the text, or a
 paragraph of prose, is in another language).
@@ -16,9 +23,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from itertools import groupby, pairwise
 
 # Letters (with the combining signs of the Indic, Thai, Hebrew and Arabic blocks, which are not
@@ -87,7 +95,20 @@ LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
 _CJK = "cjk"  # Chinese characters and kana in one run, when both are foreign
 _SCRIPT_NAMES = {HANGUL: "Korean", HAN: "Chinese", KANA: "Japanese", ASCII: "Latin"}
 _SCRIPT_ORDER = (HAN, KANA, HANGUL, CYRILLIC, GREEK, "arabic", "hebrew", "thai", "devanagari")
-_LANGUAGE_NAMES = {"ko": "Korean", "en": "English", "ja": "Japanese", "zh": "Chinese"}
+_LANGUAGE_NAMES = {
+    "ko": "Korean",
+    "en": "English",
+    "ja": "Japanese",
+    "zh": "Chinese",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "el": "Greek",
+}
 # Letters only Vietnamese uses among Latin-script languages, and its hook-above / dot-below tones.
 _VIETNAMESE_LETTERS = frozenset("ăâđêôơưĂÂĐÊÔƠƯ")
 _VIETNAMESE_MARKS = frozenset("\u0309\u0323\u031b")
@@ -99,47 +120,50 @@ _SEGMENT = re.compile(r"[A-Za-z][A-Za-z'’\-]*|[\uac00-\ud7a3]+")
 _PARTICLE_STARTS = frozenset(
     "은는이가을를의에와과로으도만나라란랑께보처까부들등하한할함해했된되될됨적화형식용기계류급인일임입였다며고요뿐마조밖"
 )
-# English prose, not a list of names: these words are in nearly every English sentence.
-_ENGLISH_FUNCTION_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "we",
-        "our",
-        "this",
-        "that",
-        "these",
-        "those",
-        "with",
-        "for",
-        "on",
-        "by",
-        "from",
-        "as",
-        "it",
-        "its",
-        "which",
-        "can",
-        "has",
-        "have",
-        "their",
-        "than",
-        "into",
-        "also",
-    ]
-)
+
+
+def _profile(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Prose, not a list of names or terms: words in nearly every sentence of a language (elided
+# French and Italian articles as "l'", "dell'"). A word several languages share counts for each;
+# the language with the most of them is the one a text reads as.
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": _profile(
+        "the a an of to in and or is are was were be been we our this that these those with for "
+        "on by from as it its which can has have their than into also"
+    ),
+    "fr": _profile(
+        "le la les de des du un une et est sont en dans pour par sur avec au aux que qui ce "
+        "cette ces ne pas nous leur leurs ou mais il elle ils se son sa ses été être comme sans "
+        "très aussi l' d' qu' n' s' c'"
+    ),
+    "de": _profile(
+        "der die das und ist sind den dem des ein eine einen einem einer zu zur zum mit von für "
+        "auf nicht sich im auch wir werden wird wurde wurden als durch bei oder dass diese "
+        "dieser dieses sowie über unter nach kann können"
+    ),
+    "es": _profile(
+        "el la los las de del un una unos unas y es son en por para con que se su sus al lo "
+        "como más pero sobre entre este esta estos estas también sin ha han fue muy"
+    ),
+    "pt": _profile(
+        "o a os as de do da dos das um uma e é são em no na nos nas por para com que se seu sua "
+        "seus suas ao aos pelo pela como mais mas sobre entre este esta também sem foi muito "
+        "não"
+    ),
+    "it": _profile(
+        "il lo la gli le di del della dei degli delle un una uno e è sono per con che si non da "
+        "dal dalla nel nella nei al alla alle sul come più ma anche questo questa questi tra fra "
+        "l' dell' all' nell' un' sull' dall'"
+    ),
+}
+_ALL_FUNCTION_WORDS = frozenset().union(*_FUNCTION_WORDS.values())
+_LANGUAGES_OF = {
+    word: tuple(code for code, words in _FUNCTION_WORDS.items() if word in words)
+    for word in _ALL_FUNCTION_WORDS
+}
 _PROSE_MIN_WORDS = 8
 _PROSE_MIN_FUNCTION_WORDS = 3
 
@@ -149,6 +173,16 @@ class Word:
     text: str
     index: int
     scripts: frozenset[str]
+    start: int = 0  # where it begins in the text
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    start: int
+    text: str
+
+    def holds(self, word: Word) -> bool:
+        return self.start <= word.start < self.start + len(self.text)
 
 
 @dataclass(frozen=True)
@@ -174,16 +208,22 @@ def language_issues(
         return []  # An unknown language code: nothing sensible to check.
     text = unicodedata.normalize("NFC", text)
     words = words_split(text)
-    allowed = allowed_words(allowed_terms)
+    terms = list(allowed_terms)
+    allowed = allowed_words(terms)
     checked = [w for w in words if w.text.casefold() not in allowed]
-    name = _LANGUAGE_NAMES.get(language, language)
+    name = language_name(language)
     problems = [
         LanguageProblem("language", f"{label} characters in {name} text: {listing(runs)}")
         for label, runs in foreign_runs(words=checked, expected=expected)
     ]
+    wrong, foreign = wrong_language_problem(
+        text=text, language=language, words=words, allowed=allowed, terms=terms
+    )
     if language == "ko":
-        problems += korean_word_problems(words=checked)
-    if wrong := wrong_language_problem(text=text, language=language, allowed=allowed):
+        # A French paragraph is one problem, not also a list of its accented words.
+        native = [w for w in checked if not any(p.holds(w) for p in foreign)]
+        problems += korean_word_problems(words=native)
+    if wrong:
         problems.append(LanguageProblem("wrong_language", wrong))
     return problems
 
@@ -249,7 +289,7 @@ def script_label(script: str) -> str:
 
 def words_split(text: str) -> list[Word]:
     return [
-        Word(text=m.group(), index=index, scripts=scripts_of(m.group()))
+        Word(text=m.group(), index=index, scripts=scripts_of(m.group()), start=m.start())
         for index, m in enumerate(_WORD.finditer(text))
     ]
 
@@ -335,40 +375,128 @@ def is_whole_term(latin: str) -> bool:
 # --- The text as a whole, and its paragraphs --------------------------------------------------
 
 
-def wrong_language_problem(*, text: str, language: str, allowed: set[str]) -> str | None:
-    """Mostly another language overall, or whole paragraphs of English prose in a language that
-    is not written in Latin letters (English paragraphs under Korean headings)."""
-    name = _LANGUAGE_NAMES.get(language, language)
-    words = [w for w in words_split(text) if w.text.casefold() not in allowed]
-    if not words:
-        return None if text.strip() else "text is empty"
+def wrong_language_problem(
+    *, text: str, language: str, words: list[Word], allowed: set[str], terms: Sequence[str] = ()
+) -> tuple[str | None, list[Paragraph]]:
+    """Mostly another language overall, or whole paragraphs of prose in another language (an
+    English or French paragraph under Korean headings, a Spanish one in an English report);
+    with the paragraphs that are. `terms`: the allowed terms as given (titles, names)."""
+    name = language_name(language)
+    checked = [w for w in words if w.text.casefold() not in allowed]
+    if not checked:
+        return (None if text.strip() else "text is empty"), []
     expected = LANGUAGE_SCRIPTS[language]
-    share = sum(1 for w in words if w.scripts & expected) / len(words)
+    reader = ProseReader(terms)
+    share = sum(1 for w in checked if w.scripts & expected) / len(checked)
+    whole = [Paragraph(0, text)]
     if share < 0.5:
-        return f"text is mostly not {name} ({share:.0%} of words are {name})"
+        mostly = f"text is mostly not {name} ({share:.0%} of words are {name})"
+        if other := reads_as(reader.function_words(text), language):
+            return f"{mostly}; it reads as {language_name(other)}", whole
+        return mostly, []  # in no profiled language: its words may still name it (Vietnamese)
     if expected & LATIN:
+        if language not in _FUNCTION_WORDS:
+            return None, []  # no profile: its prose cannot be told from a profiled language's
+        counts = reader.function_words(text)
+        if other := reads_as(counts, language):
+            return mostly_message(counts, language=language, other=other), whole
+    # A title's "the", "of", "in" still mark prose: only its other words are terms.
+    not_terms = [w for w in words if w.text.casefold() not in allowed - _ALL_FUNCTION_WORDS]
+    found = [
+        (paragraph, other)
+        for paragraph, inside in paragraphs_with_words(text, not_terms)
+        if is_prose_sized(inside, expected)
+        and (other := reads_as(reader.function_words(paragraph.text), language))
+    ]
+    return paragraphs_message(found, name=name), [p for p, _ in found]
+
+
+def is_prose_sized(words: list[Word], expected: frozenset[str]) -> bool:
+    """Enough Latin words to be prose, and, in a language with its own script, more of them
+    than of that script's (not Korean with English terms)."""
+    latin = sum(1 for w in words if w.scripts <= LATIN)
+    if latin < _PROSE_MIN_WORDS:
+        return False
+    return bool(expected & LATIN) or latin > sum(1 for w in words if w.scripts & expected)
+
+
+@dataclass
+class ProseReader:
+    """Counts a text's function words, its quoted titles and names (allowed terms of more than
+    one word, such as "Un modelo de lenguaje para el español") taken out: they are not prose."""
+
+    terms: Sequence[str]
+
+    @cached_property
+    def phrases(self) -> list[str]:
+        folded = (" ".join(unicodedata.normalize("NFC", t).casefold().split()) for t in self.terms)
+        return [phrase for phrase in folded if " " in phrase]
+
+    def function_words(self, text: str) -> Counter[str]:
+        folded = " ".join(text.casefold().split())
+        for phrase in self.phrases:
+            if phrase in folded:
+                folded = folded.replace(phrase, " ")
+        return function_word_counts(_WORD.findall(folded))
+
+
+def function_word_counts(words: Iterable[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for word in words:
+        counts.update(_LANGUAGES_OF.get(function_key(word), ()))
+    return counts
+
+
+def function_key(word: str) -> str:
+    """A folded word as the profiles list it: "l'apprentissage" is the article "l'"."""
+    head, apostrophe, _ = word.replace("’", "'").partition("'")
+    return head + apostrophe if apostrophe and head + apostrophe in _ALL_FUNCTION_WORDS else word
+
+
+def reads_as(counts: Counter[str], language: str) -> str | None:
+    """The profiled language other than `language` whose function words clearly dominate."""
+    if not counts:
         return None
-    # Titles are allowed terms, but their "the", "of", "in" still mark English prose.
-    terms = allowed - _ENGLISH_FUNCTION_WORDS
-    paragraphs = [p for p in _PARAGRAPH_BREAK.split(text) if is_english_prose(p, expected, terms)]
-    if not paragraphs:
+    other, found = counts.most_common(1)[0]
+    own = counts[language]
+    if other == language or found < _PROSE_MIN_FUNCTION_WORDS or found < 2 * own:
         return None
-    count = len(paragraphs)
-    first = " ".join(paragraphs[0].split())
+    return other
+
+
+def paragraphs_with_words(text: str, words: list[Word]) -> list[tuple[Paragraph, list[Word]]]:
+    """The text's paragraphs (split at blank lines), each with those of `words` inside it."""
+    breaks = list(_PARAGRAPH_BREAK.finditer(text))
+    starts = [0, *(m.end() for m in breaks)]
+    ends = [*(m.start() for m in breaks), len(text)]
+    found, i = [], 0
+    for start, end in zip(starts, ends, strict=True):
+        first = i
+        while i < len(words) and words[i].start < end:
+            i += 1
+        if text[start:end].strip():
+            found.append((Paragraph(start, text[start:end]), words[first:i]))
+    return found
+
+
+def mostly_message(counts: Counter[str], *, language: str, other: str) -> str:
+    name, other_name = language_name(language), language_name(other)
     return (
-        f"{count} paragraph{'s' if count > 1 else ''} written in English instead of {name}: "
-        f"“{shorten(first, 80)}”"
+        f"text is mostly not {name}: it reads as {other_name} ({counts[other]} {other_name} "
+        f"function words, {counts[language]} {name})"
     )
 
 
-def is_english_prose(paragraph: str, expected: frozenset[str], allowed: set[str]) -> bool:
-    words = [w for w in words_split(paragraph) if w.text.casefold() not in allowed]
-    latin = [w for w in words if w.scripts <= LATIN]
-    native = sum(1 for w in words if w.scripts & expected)
-    if len(latin) < _PROSE_MIN_WORDS or len(latin) <= native:
-        return False
-    function_words = sum(1 for w in latin if w.text.casefold() in _ENGLISH_FUNCTION_WORDS)
-    return function_words >= _PROSE_MIN_FUNCTION_WORDS
+def paragraphs_message(found: list[tuple[Paragraph, str]], *, name: str) -> str | None:
+    if not found:
+        return None
+    count = len(found)
+    languages = " and ".join(unique([language_name(other) for _, other in found]))
+    first = " ".join(found[0][0].text.split())
+    return (
+        f"{count} paragraph{'s' if count > 1 else ''} written in {languages} instead of {name}: "
+        f"“{shorten(first, 80)}”"
+    )
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -380,6 +508,10 @@ def allowed_words(terms: Iterable[str]) -> set[str]:
         for term in terms
         for m in _WORD.finditer(unicodedata.normalize("NFC", term))
     }
+
+
+def language_name(language: str) -> str:
+    return _LANGUAGE_NAMES.get(language, language)
 
 
 def unique(items: list[str]) -> list[str]:

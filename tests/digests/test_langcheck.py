@@ -210,3 +210,128 @@ def test_the_mostly_other_language_problem_has_its_own_code() -> None:
     text = "This report summarises three papers about large language models 요약."
 
     assert [p.code for p in language_issues(text=text, language="ko")] == ["wrong_language"]
+
+
+# --- Prose in another language than the digest's, beyond English --------------------------------
+
+PARAGRAPHS = {
+    "English": (
+        "The authors show that large language models outperform the baselines on three "
+        "benchmarks, and they release their code [1]."
+    ),
+    "French": (
+        "Les auteurs montrent que les grands modèles de langage surpassent les méthodes de "
+        "référence sur trois jeux de données, et l'article publie le code [1]."
+    ),
+    "German": (
+        "Die Autoren zeigen, dass die großen Sprachmodelle die Basismethoden auf drei "
+        "Benchmarks übertreffen, und sie veröffentlichen den Code [1]."
+    ),
+    "Spanish": (
+        "Los autores muestran que los grandes modelos de lenguaje superan a los métodos de "
+        "referencia en tres conjuntos de datos, y publican el código [1]."
+    ),
+    "Portuguese": (
+        "Os autores mostram que os grandes modelos de linguagem superam os métodos de "
+        "referência em três conjuntos de dados, e o código é publicado [1]."
+    ),
+    "Italian": (
+        "Gli autori mostrano che i grandi modelli linguistici superano i metodi di riferimento "
+        "su tre insiemi di dati, e il codice è pubblicato con l'articolo [1]."
+    ),
+}
+KOREAN_AROUND = (
+    "**요약 보고서**\n\n오늘 자연어 처리 분야의 논문 세 편을 살펴보았습니다 [1][2][3]. "
+    "연구들은 효율성과 신뢰성을 함께 높이고 있습니다.\n\n{paragraph}\n\n**결론**\n\n"
+    "이러한 연구는 실제 적용을 앞당길 것으로 보입니다. 새로운 평가 기준과 효율적인 구조가 함께 "
+    "발전하고 있으며, 앞으로 더 많은 분야에서 활용될 것입니다."
+)
+ENGLISH_AROUND = (
+    "**Summary report**\n\nThree papers today study the efficiency and the reliability of "
+    "large language models, and all of them report gains on public benchmarks [1][2][3].\n\n"
+    "{paragraph}\n\n**Conclusion**\n\nThese results bring efficient models closer to practice, "
+    "and the new benchmarks make it easier to compare them with the earlier work."
+)
+
+
+def test_a_paragraph_in_any_profiled_language_is_named_in_a_korean_text() -> None:
+    for language, paragraph in PARAGRAPHS.items():
+        text = KOREAN_AROUND.format(paragraph=paragraph)
+
+        [(code, message)] = codes_and_messages(text)
+
+        assert code == "wrong_language"
+        assert message.startswith(f"1 paragraph written in {language} instead of Korean: “")
+
+
+def test_a_paragraph_in_another_language_is_flagged_in_an_english_text() -> None:
+    for language, paragraph in PARAGRAPHS.items():
+        text = ENGLISH_AROUND.format(paragraph=paragraph)
+        expected = (
+            []
+            if language == "English"
+            else [
+                (
+                    "wrong_language",
+                    f"1 paragraph written in {language} instead of English: "
+                    f"“{paragraph[:79].rstrip()}…”",
+                )
+            ]
+        )
+
+        assert codes_and_messages(text, "en") == expected
+
+
+def test_a_whole_text_in_another_latin_language_is_mostly_not_the_digests() -> None:
+    text = "\n\n".join([PARAGRAPHS["German"]] * 3)
+
+    assert codes_and_messages(text, "en") == [
+        (
+            "wrong_language",
+            "text is mostly not English: it reads as German (21 German function words, 0 English)",
+        )
+    ]
+    assert codes_and_messages(text, "de") == []
+
+
+def test_a_french_digest_flags_an_english_paragraph_but_not_english_terms() -> None:
+    french = (
+        "Les auteurs comparent GPT-4o, Llama 3.1 70B et Mistral Large avec RLHF et DPO sur "
+        "des benchmarks de raisonnement, et le fine-tuning réduit les erreurs [1]."
+    )
+
+    assert codes_and_messages(french, "fr") == []
+    [(code, message)] = codes_and_messages(f"{french}\n\n{PARAGRAPHS['English']}", "fr")
+    assert (code, message[:48]) == (
+        "wrong_language",
+        "1 paragraph written in English instead of French",
+    )
+
+
+def test_a_quoted_foreign_title_is_not_a_paragraph_in_that_language() -> None:
+    title = "Un modelo de lenguaje para el español y el portugués de la región"
+    text = f"“{title}” trains a small model on regional news [2]."
+
+    assert codes_and_messages(text, "en", allowed=[title]) == []
+    assert codes_and_messages(text, "en")[0][0] == "wrong_language"
+
+
+def test_a_mostly_foreign_korean_text_says_which_language_it_reads_as() -> None:
+    [(code, message)] = codes_and_messages(PARAGRAPHS["Spanish"])
+
+    assert code == "wrong_language"
+    assert message.endswith("; it reads as Spanish")
+
+
+def test_a_latin_script_language_without_a_profile_gets_the_script_check_only() -> None:
+    # Dutch prose shares "de", "en", "die" with the profiled languages: judging it by them
+    # would misflag it, so a Dutch digest is checked for foreign scripts only.
+    dutch = (
+        "De auteurs tonen aan dat de grote taalmodellen de referentiemethoden overtreffen op "
+        "drie benchmarks, en zij publiceren de code [1]."
+    )
+
+    assert codes_and_messages(dutch, "nl") == []
+    assert codes_and_messages(f"{dutch} 重大", "nl") == [
+        ("language", "Chinese characters in nl text: 重大")
+    ]

@@ -124,13 +124,18 @@ def flags_of(text: str, section: SectionInput | None = None, language: str = "ko
     return summary_problems(text=text, section=section or a_section(), language=language)
 
 
-def codes(text: str, section: SectionInput | None = None) -> list[str]:
-    return [f["code"] for f in flags_of(text, section)]
+def codes(text: str, section: SectionInput | None = None, language: str = "ko") -> list[str]:
+    return [f["code"] for f in flags_of(text, section, language)]
 
 
-def message(text: str, code: str, section: SectionInput | None = None) -> str:
-    [found] = [f["message"] for f in flags_of(text, section) if f["code"] == code]
+def message(text: str, code: str, section: SectionInput | None = None, language: str = "ko") -> str:
+    [found] = [f["message"] for f in flags_of(text, section, language) if f["code"] == code]
     return found
+
+
+def paragraph_replaced(text: str, starts: str, new: str) -> str:
+    [old] = [p for p in text.split("\n\n") if p.startswith(starts)]
+    return text.replace(old, new)
 
 
 # --- What must pass ---------------------------------------------------------------------------
@@ -196,6 +201,123 @@ def test_english_paragraphs_under_korean_headings_are_flagged() -> None:
     assert "1 paragraph written in English instead of Korean" in message(text, "wrong_language")
 
 
+FRENCH = (
+    "Les grands modèles de langage surpassent les méthodes traditionnelles pour la génération "
+    "de code, mais ils préfèrent les services de certains fournisseurs, même quand l'invite ne "
+    "le demande pas [1]."
+)
+
+
+def test_a_french_paragraph_in_a_korean_report_is_one_flag_that_names_french() -> None:
+    text = paragraph_replaced(GOOD_KOREAN, "대규모 언어 모델(LLM)은", FRENCH)
+
+    assert codes(text) == ["wrong_language"]  # not also a list of its accented words
+    assert message(text, "wrong_language") == (
+        "1 paragraph written in French instead of Korean: “Les grands modèles de langage "
+        "surpassent les méthodes traditionnelles pour la g…”"
+    )
+
+
+# An English digest's report in the style of the sample: names, model names, numbers, a French
+# title quoted, "et al.", "i.e.", an accented author.
+EN_TITLES = [
+    "Les Modèles de Langue et la Traduction Automatique",
+    "Unveiling Provider Bias in Large Language Models for Code Generation",
+    "Indigenous Languages Spoken in Argentina: A Survey of NLP and Speech Resources",
+    "A Preliminary Study of o1 in Medicine: Are We Closer to an AI Doctor?",
+]
+GOOD_ENGLISH = """\
+**Summary report**
+
+Four papers today look at translation, bias in code generation, indigenous languages and medicine \
+[1][2][3][4]. Together they show evaluation moving beyond English benchmarks.
+
+**Themes**
+
+1. **Translation**
+
+In “Les Modèles de Langue et la Traduction Automatique”, Jean-Pierre Le Roux et al. compare \
+GPT-4o, Mistral Large and Llama 3.1 70B on French-English translation, i.e. on news and dialogue \
+[1]. Models tuned with RLHF gain 4.2 BLEU on idioms such as “avoir le cafard”.
+
+2. **Bias and scarce data**
+
+Code generators prefer some providers' services even when the prompt does not ask for them [2]. \
+Luis de la Torre and Nguyễn Văn An survey the NLP resources for the indigenous languages of \
+Argentina, most of which lack any corpus [3].
+
+3. **Medicine**
+
+OpenAI's o1 is 6.2% more accurate than GPT-4 on 37 medical datasets, with λ tuned per task, but \
+it still hallucinates [4].
+
+**Trends and patterns**
+
+* Evaluation widens from accuracy to effects on people [2][4].
+* Low-resource languages get their own benchmarks [1][3].
+
+**Conclusion**
+
+Wider evaluation, in more languages, is needed before deployment.
+"""
+
+
+def english_section() -> SectionInput:
+    section = a_section(EN_TITLES)
+    section.papers[0].authors = ["Jean-Pierre Le Roux"]
+    section.papers[2].authors = ["Luis de la Torre", "Nguyễn Văn An"]
+    return section
+
+
+def test_a_good_english_report_with_names_terms_and_a_french_title_gets_no_flag() -> None:
+    assert flags_of(GOOD_ENGLISH, english_section(), "en") == []
+
+
+def test_an_english_digests_report_written_in_spanish_is_flagged() -> None:
+    spanish = (
+        "**Summary report**\n\nLos cuatro artículos de hoy estudian la traducción, el sesgo en "
+        "la generación de código, las lenguas indígenas y la medicina [1][2][3][4].\n\n"
+        "**Themes**\n\n1. **Traducción**\n\nLos autores comparan GPT-4o y Llama 3.1 70B en la "
+        "traducción del francés al inglés, y los modelos ajustados con RLHF son mejores con "
+        "los modismos [1].\n\n2. **Sesgo y datos escasos**\n\nLos generadores de código "
+        "prefieren los servicios de algunos proveedores [2], y las lenguas indígenas de "
+        "Argentina no tienen corpus [3]. El modelo o1 es más preciso que GPT-4 en medicina "
+        "[4].\n\n**Trends and patterns**\n\n* La evaluación se amplía [2][4].\n\n"
+        "**Conclusion**\n\nSe necesita una evaluación más amplia antes del despliegue."
+    )
+
+    assert codes(spanish, english_section(), "en") == ["wrong_language"]
+    assert message(spanish, "wrong_language", english_section(), "en").startswith(
+        "text is mostly not English: it reads as Spanish ("
+    )
+
+
+def test_a_german_paragraph_in_an_english_report_is_flagged() -> None:
+    german = (
+        "Die Codegeneratoren bevorzugen die Dienste einiger Anbieter, auch wenn die Eingabe "
+        "nicht danach fragt, und die Autoren untersuchen die Ressourcen für die indigenen "
+        "Sprachen Argentiniens [2][3]."
+    )
+    text = paragraph_replaced(GOOD_ENGLISH, "Code generators prefer", german)
+
+    assert codes(text, english_section(), "en") == ["wrong_language"]
+    assert message(text, "wrong_language", english_section(), "en") == (
+        "1 paragraph written in German instead of English: “Die Codegeneratoren bevorzugen die "
+        "Dienste einiger Anbieter, auch wenn die Eing…”"
+    )
+
+
+def test_a_korean_report_with_english_terms_and_titles_gets_no_flag() -> None:
+    quoted = (
+        "“Unveiling Provider Bias in Large Language Models for Code Generation”은 RLHF와 DPO로 "
+        "정렬한 LLM도 특정 제공자를 선호한다고 보고합니다 [1]. 연구진은 GPT-4o, Claude 3.5 "
+        "Sonnet, Llama 3.1 70B가 Transformer 기반 코드 생성에서 같은 편향을 보인다고 말합니다."
+    )
+    text = paragraph_replaced(GOOD_KOREAN, "대규모 언어 모델(LLM)은", quoted)
+
+    assert flags_of(text) == []
+
+
 def test_the_same_sentence_five_times_in_a_row_is_flagged_once() -> None:
     loop = " ".join(
         ["이 논문은 새로운 방법을 제안하고 기존 방법보다 나은 성능을 보고합니다 [4]."] * 5
@@ -208,11 +330,150 @@ def test_the_same_sentence_five_times_in_a_row_is_flagged_once() -> None:
     assert message(text, "repeated").startswith("the same sentence appears 5 times: “이 논문은")
 
 
+def test_a_sentence_looping_with_only_its_numbers_changing_is_flagged() -> None:
+    loop = " ".join(f"{n}단계: 모델이 개선된다." for n in range(3, 8))
+    text = GOOD_KOREAN.replace(
+        "여전히 약점이 발견되었습니다.", f"여전히 약점이 발견되었습니다. {loop}"
+    )
+
+    assert codes(text) == ["repeated"]
+    assert message(text, "repeated") == (
+        "the same sentence appears 5 times, only its numbers changing: “3단계: 모델이 개선된다.”"
+    )
+
+
+def test_the_same_sentence_with_other_punctuation_is_still_repeated() -> None:
+    assert repeated_problem(
+        "이 방법은 기존 방법보다 우수한 성능을 보입니다. 이 방법은, 기존 방법보다 우수한 "
+        "성능을 보입니다!"
+    ) == ("the same sentence appears 2 times: “이 방법은 기존 방법보다 우수한 성능을 보입니다.”")
+
+
+def test_sentences_that_differ_in_their_numbers_up_to_three_times_are_a_comparison() -> None:
+    comparison = (
+        "Llama 3 8B 모델에서 정확도가 12% 올랐습니다. Llama 3 70B 모델에서 정확도가 5% "
+        "올랐습니다. Llama 3 405B 모델에서 정확도가 2% 올랐습니다."
+    )
+    text = GOOD_KOREAN.replace("결과는 비슷했습니다.", f"결과는 비슷했습니다. {comparison}")
+
+    assert flags_of(text) == []
+
+
 def test_a_repeated_line_is_flagged_but_the_same_template_for_other_papers_is_not() -> None:
     line = "* LLM의 평가가 정확도에서 편향과 사회적 영향으로 넓어지고 있습니다 [1][2]."
     assert repeated_problem(f"{line}\n{line}") is not None
     template = "이 논문은 새로운 방법을 제안합니다 [{n}]."
     assert repeated_problem("\n".join(template.format(n=n) for n in (1, 2, 3))) is None
+
+
+# --- A summary copied under another paper -----------------------------------------------------
+
+CV_SECTION_TITLES = ["Neural decompilers", "PixWizard", "Reflecting Reality"]
+
+
+def test_a_summary_written_again_under_another_papers_number_is_flagged_copied() -> None:
+    first = next(p for p in REAL_CV_REPORT_CITED.split("\n\n") if p.startswith("첫 번째"))
+    again = first.replace("첫 번째", "세 번째").replace("[1]", "[3]")
+    text = paragraph_replaced(REAL_CV_REPORT_CITED, "세 번째", again)
+
+    flags = flags_of(text, a_section(CV_SECTION_TITLES))
+
+    # One flag: its sentences that are the same word for word are not also "repeated".
+    assert flags == [
+        {
+            "code": "copied",
+            "message": "the summary citing [3] repeats the one citing [1] (99% the same text): "
+            "“첫 번째 논문은 신경망 디컴파일러의 평가를 위한 새로운 방법을 제시합니다 [1].”",
+        }
+    ]
+
+
+def test_every_copy_is_counted_in_one_flag() -> None:
+    first = next(p for p in REAL_CV_REPORT_CITED.split("\n\n") if p.startswith("첫 번째"))
+    copies = "\n\n".join(first.replace("[1]", f"[{n}]") for n in (2, 3, 4))
+    text = REAL_CV_REPORT_CITED.replace("**트렌드와 패턴**", f"{copies}\n\n**트렌드와 패턴**")
+
+    assert codes(text) == ["copied"]
+    assert message(text, "copied").endswith("(and 2 more copied passages)")
+
+
+def test_a_copy_with_other_names_and_a_few_words_changed_is_still_a_copy() -> None:
+    second = next(p for p in REAL_CV_REPORT_CITED.split("\n\n") if p.startswith("두 번째"))
+    again = (
+        second.replace("두 번째", "세 번째")
+        .replace("[2]", "[3]")
+        .replace("PixWizard", "MirrorFusion")
+        .replace("새로운 모델을 제시합니다", "새로운 방법을 소개합니다")
+    )
+    text = paragraph_replaced(REAL_CV_REPORT_CITED, "세 번째", again)
+
+    assert codes(text, a_section(CV_SECTION_TITLES)) == ["copied"]
+    assert "citing [3] repeats the one citing [2]" in message(
+        text, "copied", a_section(CV_SECTION_TITLES)
+    )
+
+
+def test_a_paragraph_of_several_papers_copied_under_other_numbers_is_flagged() -> None:
+    section = a_section([*TITLES, "Paper five", "Paper six"])
+    paragraph = (
+        "대규모 언어 모델(LLM)은 코드 생성에서 기존 방법을 능가하지만 특정 제공자의 서비스를 "
+        "선호합니다 [1]. 컴퓨터 과학 학회들은 생성형 AI 정책을 빠르게 도입하고 있지만 허용 범위는 "
+        "학회마다 다릅니다 [2]."
+    )
+    copied = paragraph.replace("[1]", "[5]").replace("[2]", "[6]")
+    text = GOOD_KOREAN.replace("**추세와 패턴**", f"{paragraph}\n\n{copied}\n\n**추세와 패턴**")
+
+    assert codes(text, section) == ["copied"]
+    assert "the summary citing [5, 6] repeats the one citing [1, 2]" in message(
+        text, "copied", section
+    )
+
+
+def test_two_papers_on_the_same_topic_in_one_good_report_are_not_copies() -> None:
+    # Two passages of one report built alike and sharing their terms, as real reports do.
+    bias = (
+        "대규모 언어 모델(LLM)은 코드 생성에서 기존 방법을 능가하지만, 특정 제공자의 서비스를 "
+        "선호하는 편향을 보입니다 [1]. 연구진은 GPT-4o와 Llama 3.1 70B가 생성한 코드 17,000개를 "
+        "분석했으며, 이러한 편향이 시장 경쟁에 영향을 미칠 수 있다고 경고합니다."
+    )
+    security = (
+        "대규모 언어 모델(LLM)이 생성한 코드의 보안 취약점을 평가한 연구도 발표되었습니다 [2]. "
+        "연구진은 GPT-4o와 Claude 3.5 Sonnet이 생성한 코드 5,000개를 분석했으며, 입력 검증이 "
+        "빠진 코드가 보안에 영향을 미칠 수 있다고 경고합니다."
+    )
+    text = paragraph_replaced(GOOD_KOREAN, "대규모 언어 모델(LLM)은", bias)
+    text = paragraph_replaced(text, "64개 컴퓨터 과학 학회", security)
+
+    assert flags_of(text) == []
+
+
+def test_two_english_papers_on_the_same_topic_are_not_copies() -> None:
+    alike = (
+        "Another study evaluates the security of the code that large language models write "
+        "[3]. The authors analyse 5,000 programs written by GPT-4o and Claude 3.5 Sonnet and "
+        "warn that missing input validation may affect deployed systems."
+    )
+    first = (
+        "Large language models outperform earlier methods in code generation, but they "
+        "prefer the services of some providers [2]. The authors analyse 17,000 programs "
+        "written by GPT-4o and Llama 3.1 70B and warn that this bias may affect competition."
+    )
+    text = paragraph_replaced(GOOD_ENGLISH, "Code generators prefer", f"{first}\n\n{alike}")
+
+    assert flags_of(text, english_section(), "en") == []
+
+
+def test_one_template_sentence_for_each_paper_is_not_a_copied_summary() -> None:
+    themes = "\n\n".join(
+        f"{n}. **주제 {n}**\n\n이 논문은 자연어 처리 분야의 새로운 방법을 제안하고 기존 방법보다 "
+        f"나은 성능을 보고합니다 [{n}]."
+        for n in range(1, 5)
+    )
+    head, rest = GOOD_KOREAN.split("**주제별 요약**")
+    _, tail = rest.split("**추세와 패턴**")
+    text = f"{head}**주제별 요약**\n\n{themes}\n\n**추세와 패턴**{tail}"
+
+    assert flags_of(text) == []
 
 
 def test_a_report_without_any_citation_is_flagged_uncited() -> None:
@@ -252,6 +513,15 @@ def test_plain_paragraphs_without_any_heading_miss_all_four() -> None:
         problem
         == "missing the headings **요약 보고서**, **주제별 요약**, **추세와 패턴**, **결론**"
     )
+
+
+def test_headings_are_not_checked_in_a_digest_language_without_known_headings() -> None:
+    headings = ("Summary report", "Themes", "Trends and patterns", "Conclusion")
+    french = "**Synthèse**\n\nLes modèles de langue progressent [1].\n\n**Conclusion**\n\nBien."
+
+    assert heading_problem(text=french, language="fr", headings=headings) is None
+    assert heading_problem(text="Rien [1].", language="fr", headings=headings) is None
+    assert heading_problem(text="Nothing [1].", language="en", headings=headings) is not None
 
 
 def test_english_headings_are_checked_for_an_english_digest() -> None:
@@ -324,6 +594,17 @@ def test_a_report_with_every_fault_gets_one_flag_per_problem() -> None:
         "uncited",
         "headings",
     ]
+
+
+def test_an_editors_copied_summary_is_still_flagged() -> None:
+    first = next(p for p in REAL_CV_REPORT_CITED.split("\n\n") if p.startswith("첫 번째"))
+    text = paragraph_replaced(REAL_CV_REPORT_CITED, "세 번째", first.replace("[1]", "[3]"))
+
+    flags = summary_problems(
+        text=text, section=a_section(CV_SECTION_TITLES), language="ko", contract=False
+    )
+
+    assert [f["code"] for f in flags] == ["copied"]
 
 
 def test_an_editors_text_is_not_held_to_the_prompts_headings_and_citations() -> None:
