@@ -160,6 +160,9 @@ class Digest(models.Model):
     # (edit, approve, cancel): automatic approval only takes issues nobody has touched.
     last_changed_by = models.CharField(max_length=150, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The day's integrity as the build judged it (digests/integrity.py): per arXiv category,
+    # received against usual and expected, and whether it is suspect. {} before the first build.
+    integrity = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -332,3 +335,70 @@ class LLMCacheEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prompt_version} {self.model} {self.key[:12]}"
+
+
+class FetchCount(models.Model):
+    """What one fetch of one feed saw of one arXiv category: how many new, cross-listed and
+    replaced entries, for the announcement day the feed claims. A day's integrity is judged
+    against these (digests/integrity.py)."""
+
+    feed = models.ForeignKey(
+        Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="counts"
+    )
+    fetched_at = models.DateTimeField(db_index=True)
+    arxiv_category = models.CharField(max_length=40)
+    announced_on = models.DateField(null=True, blank=True, help_text="The day the feed claims")
+    new = models.PositiveIntegerField(default=0)
+    cross = models.PositiveIntegerField(default=0)
+    replaced = models.PositiveIntegerField(default=0)
+    # New and cross-listed entries that were already stored before this fetch: a feed serving
+    # an earlier announcement again (stale) shows almost all of its entries here.
+    known = models.PositiveIntegerField(default=0)
+    # What arXiv's listing page (/list/<category>/new) says it shows, with ARXIV_LISTING_CHECK on.
+    expected_new = models.PositiveIntegerField(null=True, blank=True)
+    expected_cross = models.PositiveIntegerField(null=True, blank=True)
+    expected_replaced = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-fetched_at"]
+        indexes = [models.Index(fields=["arxiv_category", "announced_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.arxiv_category} {self.announced_on}: {self.new} new"
+
+
+class DailyRun(models.Model):
+    """One daily run (fetch, then build): a row per run, kept as the run's history."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "running"
+        BUILT = "built", "draft built"
+        NOTHING = "nothing", "nothing to publish"
+        FAILED = "failed", "failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "schedule"
+        COMMAND = "command", "command"
+        ADMIN = "admin", "admin"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    day = models.DateField(null=True, blank=True, help_text="The announcement day built")
+    digest = models.ForeignKey(
+        Digest, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    feeds_ok = models.PositiveIntegerField(default=0)
+    feeds_failed = models.PositiveIntegerField(default=0)
+    papers_new = models.PositiveIntegerField(default=0)
+    llm_calls = models.PositiveIntegerField(default=0)
+    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    suspect = models.BooleanField(default=False, help_text="The day's counts look short or stale")
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"

@@ -269,6 +269,20 @@ ARXIV_MIN_INTERVAL = env_float("ARXIV_MIN_INTERVAL", 3.0)
 ARXIV_HOSTS = env_list(
     "ARXIV_HOSTS", ["arxiv.org", "export.arxiv.org", "rss.arxiv.org", "lanl.arxiv.org"]
 )
+# The contact address in the User-Agent of every request to arXiv (arXiv asks for one).
+ARXIV_CONTACT = env("ARXIV_CONTACT")
+# Throttling answers (406/429/503) are waited out with back-off for at most this many seconds.
+ARXIV_THROTTLE_DEADLINE = env_float("ARXIV_THROTTLE_DEADLINE", 1800.0)
+# Read arXiv's listing page of each category (/list/<category>/new: "showing X of Y") and compare
+# what it announced with what the feeds gave.
+ARXIV_LISTING_CHECK = env_bool("ARXIV_LISTING_CHECK", False)
+ARXIV_LISTING_URL = env("ARXIV_LISTING_URL", "https://arxiv.org/list/{category}/new")
+# A category is suspect when it gets less than INTEGRITY_SHORT_RATIO of its median over the last
+# INTEGRITY_HISTORY_DAYS announcement days, or when at least INTEGRITY_STALE_RATIO of its
+# entries were already known (a feed serving an earlier announcement again).
+INTEGRITY_HISTORY_DAYS = env_int("INTEGRITY_HISTORY_DAYS", 20)
+INTEGRITY_SHORT_RATIO = env_float("INTEGRITY_SHORT_RATIO", 0.5)
+INTEGRITY_STALE_RATIO = env_float("INTEGRITY_STALE_RATIO", 0.8)
 FEED_TIMEOUT = env_float("FEED_TIMEOUT", 30.0)
 FEED_MAX_BYTES = env_int("FEED_MAX_BYTES", 20 * 1024 * 1024)
 DIGEST_INCLUDE_CROSSLISTS = env_bool("DIGEST_INCLUDE_CROSSLISTS", True)
@@ -304,6 +318,16 @@ LLM_STALL_SECONDS = env_float("LLM_STALL_SECONDS", 60.0)
 LLM_REPEAT_LIMIT = env_int("LLM_REPEAT_LIMIT", 4)
 
 DIGEST_LANGUAGE = env("DIGEST_LANGUAGE", "ko")
+
+# --- Editors told (subscribers/notices.py) ------------------------------------------------------
+# Who gets the editors' notices; empty: the active staff in the Editors group.
+EDITOR_NOTIFY_EMAILS = env_list("EDITOR_NOTIFY_EMAILS", [])
+# A Slack-compatible incoming webhook that gets the same notices; empty: none.
+NOTIFY_WEBHOOK_URL = env("NOTIFY_WEBHOOK_URL")
+# The language of the notices: ko or en.
+EDITOR_LANGUAGE = env("EDITOR_LANGUAGE", "ko")
+# How long before the send time an unapproved draft is called to the editors' attention.
+NOTIFY_APPROVAL_LEAD_MINUTES = env_int("NOTIFY_APPROVAL_LEAD_MINUTES", 60)
 DIGEST_TOP_PAPERS = env_int("DIGEST_TOP_PAPERS", 5)
 DIGEST_TITLE = env("DIGEST_TITLE", "Daily Artificial Intelligence Insights : Papers")
 

@@ -140,3 +140,35 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.digest_id} -> {self.email}: {self.status}"
+
+
+class Notice(models.Model):
+    """A message to the editors about one event (a draft ready, nothing to publish, a send
+    finished or paused, an approval due). `key` names the event: one row, so one notice, each."""
+
+    class Kind(models.TextChoices):
+        DRAFT_READY = "draft_ready", "draft ready"
+        NOTHING = "nothing", "nothing to publish"
+        SENT = "sent", "send finished"
+        PAUSED = "paused", "send paused"
+        APPROVAL_DUE = "approval_due", "approval due"
+        SEND_DUE = "send_due", "send time close"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    digest = models.ForeignKey(
+        Digest, null=True, blank=True, on_delete=models.CASCADE, related_name="notices"
+    )
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    recipients = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    webhook_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.subject}"
