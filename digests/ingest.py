@@ -39,30 +39,39 @@ updates its text, authors, categories and ``replaced_on`` but never ``announced_
 replacement of a paper never seen is stored with its replace type, which the digest does not
 take. The same or an older version changes nothing, so fetching a feed twice is harmless.
 
-Politeness: stdlib urllib, the configured User-Agent, timeout and size cap, conditional GET,
-and at most one request per ``ARXIV_MIN_INTERVAL`` seconds to each host in ``ARXIV_HOSTS``.
+Politeness (``digests.arxiv_http``): a User-Agent with ``ARXIV_CONTACT``, an ``Accept`` header,
+timeout and size cap, conditional GET, one arXiv request at a time and one per
+``ARXIV_MIN_INTERVAL`` seconds for the whole process, throttling (406/429/503) waited out.
+An API error document (HTTP 400 for a malformed query, or an error entry) is a failure
+("arXiv rejected the query as malformed: ..."), never an empty day.
+
+Counts (``fetch_counts_build``): every fetch that read a document writes ``FetchCount`` rows,
+one per arXiv category and announcement day: for a listing feed, each category it covers (its
+channel title or link: ``cs.AI+cs.CL`` is two), a row even when empty; for the API, each
+primary category of its entries. An entry is new in the category that is its primary one,
+cross-listed in the others it is listed in; ``known`` counts the new and cross-listed entries
+stored before the fetch (a stale feed shows yesterday's entries again). With
+``ARXIV_LISTING_CHECK`` on, arXiv's listing page of each category adds what it says it lists
+(``expected_*``); a listing page that fails is logged and leaves them empty.
 """
 
 from __future__ import annotations
 
 import calendar
 import html
-import http.client
 import io
 import logging
 import re
-import threading
-import time
-import urllib.error
 import urllib.request
 import xml.sax
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -70,7 +79,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from digests.models import AnnounceType, Feed, Paper
+from digests.arxiv_http import FetchError, HttpAnswer, ListingError, Pace, http_get, listing_fetch
+from digests.models import AnnounceType, Feed, FetchCount, Paper
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +100,9 @@ _RSS1_TITLE_SUFFIX = re.compile(
     r"\.?\s*\(arXiv:\S+\s+\[([^\]]+)\](?:\s+([A-Z][A-Z ]*[A-Z]))?\)\s*$"
 )
 _RSS1_SUBJECT = re.compile(r"^(\S+) updates on arXiv\.org")
+# "cs.CL updates on arXiv.org", also with several categories ("cs.AI+cs.CL", "cs.AI, cs.CL").
+_LISTING_TITLE = re.compile(r"^(.+?) updates on arXiv\.org", re.IGNORECASE)
+_LISTING_PATH = re.compile(r"/(?:rss|atom)/([^/?#]+)")
 # arXiv category names (cs.AI, cond-mat.str-el, math-ph); the API also tags ACM/MSC classes.
 _CATEGORY = re.compile(r"^[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]+(?:-[a-z]+)*)?$")
 _WHITESPACE = re.compile(r"\s+")
@@ -97,7 +110,8 @@ _WHITESPACE = re.compile(r"\s+")
 _ANNOUNCE_TYPES = {choice.value for choice in AnnounceType}
 _REPLACE_TYPES = {AnnounceType.REPLACE.value, AnnounceType.REPLACE_CROSS.value}
 _STORE_BATCH = 500
-_ERROR_BODY_BYTES = 64 * 1024
+_LISTING_FORMATS = {"rss1", "rss2", "atom"}
+_MALFORMED = "arXiv rejected the query as malformed"
 
 
 class FeedError(Exception):
@@ -124,6 +138,8 @@ class ParsedFeed:
     papers: list[ParsedPaper]
     skipped: int
     format: str
+    subjects: list[str] = field(default_factory=list)  # the arXiv categories a listing covers
+    feed_date: date | None = None  # the listing day the channel claims
 
 
 @dataclass
@@ -143,6 +159,9 @@ class FeedFetchResult:
     parsed: int
     store: StoreResult | None
     skipped: int = 0  # entries without an arXiv id, title, abstract or authors
+    counts: list[FetchCount] = field(default_factory=list)  # the rows written, per category
+    listing_errors: list[str] = field(default_factory=list)  # listing pages that could not help
+    throttled_for: float = 0.0  # seconds spent waiting out throttling
 
     def describe(self) -> str:
         """One line for people: what this fetch stored, or why it failed."""
@@ -159,7 +178,42 @@ class FeedFetchResult:
             line += f", {store.skipped_crosslists} cross-lists skipped"
         if self.skipped:
             line += f", {self.skipped} entries skipped"
+        if self.throttled_for:
+            line += f", waited {self.throttled_for:.0f} s for throttling"
         return line
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (a Celery result): the counts as their lines for people."""
+        return {
+            "feed_url": self.feed_url,
+            "ok": self.ok,
+            "not_modified": self.not_modified,
+            "error": self.error,
+            "parsed": self.parsed,
+            "store": asdict(self.store) if self.store is not None else None,
+            "skipped": self.skipped,
+            "counts": [line.strip() for line in self.describe_counts()],
+            "throttled_for": self.throttled_for,
+        }
+
+    def describe_counts(self) -> list[str]:
+        """One line per category: what the feed announced, and what arXiv's listing says."""
+        return [_count_describe(count) for count in self.counts] + [
+            f"  listing page not read: {reason}" for reason in self.listing_errors
+        ]
+
+
+def _count_describe(count: FetchCount) -> str:
+    line = (
+        f"  {count.arxiv_category} {count.announced_on or 'undated'}: {count.new} new, "
+        f"{count.cross} cross-listed, {count.replaced} replaced, {count.known} already known"
+    )
+    if count.expected_new is not None:
+        line += (
+            f" (listing page: {count.expected_new} new, {count.expected_cross} cross-listed, "
+            f"{count.expected_replaced} replaced)"
+        )
+    return line
 
 
 # --- Dates -------------------------------------------------------------------------------------
@@ -247,7 +301,11 @@ def feed_parse(*, content: bytes, default_date: date | None = None) -> ParsedFee
         if paper is not None:
             papers.append(paper)
     return ParsedFeed(
-        papers=papers, skipped=len(document.entries) - len(papers), format=context.format
+        papers=papers,
+        skipped=len(document.entries) - len(papers),
+        format=context.format,
+        subjects=_subjects_read(document) if context.format in _LISTING_FORMATS else [],
+        feed_date=context.feed_date,
     )
 
 
@@ -264,10 +322,39 @@ def _document_check(document: Any) -> None:
 
 
 def _api_error_check(document: Any) -> None:
+    """The API answers a malformed query with one entry titled "Error": a failure, not a day."""
     for entry in document.entries:
         if "arxiv.org/api/errors" in entry.get("id", ""):
             reason = collapse(entry.get("summary", "")) or "unknown error"
-            raise FeedError(f"arXiv API error: {reason}")
+            raise FeedError(f"{_MALFORMED}: {reason}")
+
+
+def _subjects_read(document: Any) -> list[str]:
+    """The arXiv categories a listing covers, from its channel title, else its links."""
+    channel = document.feed
+    title = _LISTING_TITLE.match(collapse(channel.get("title", "")))
+    if title and (subjects := _subjects_split(title.group(1))):
+        return subjects
+    links = [channel.get("link", "")] + [link.get("href", "") for link in channel.get("links", [])]
+    for link in links:
+        if subjects := subjects_from_url(link):
+            return subjects
+    return []
+
+
+def subjects_from_url(url: str) -> list[str]:
+    """The categories of an arXiv listing feed's URL: ``.../rss/cs.AI+cs.CL`` -> both."""
+    if "arxiv.org" not in (urlsplit(url).hostname or ""):
+        return []
+    found = _LISTING_PATH.search(urlsplit(url).path)
+    return _subjects_split(unquote(found.group(1))) if found else []
+
+
+def _subjects_split(text: str) -> list[str]:
+    parts = re.split(r"[+,\s]+", text.strip())
+    if not parts or not all(_CATEGORY.match(part) for part in parts):
+        return []
+    return list(dict.fromkeys(parts))
 
 
 def _format_detect(document: Any) -> str:
@@ -522,34 +609,99 @@ def _paper_row(paper: ParsedPaper, *, feed: Feed | None, replaced: bool = False)
     )
 
 
+# --- Counting -----------------------------------------------------------------------------------
+
+
+def fetch_counts_build(
+    *, parsed: ParsedFeed, known_ids: set[str], feed: Feed | None = None
+) -> list[FetchCount]:
+    """Unsaved ``FetchCount`` rows of one parsed feed: per category and announcement day, its
+    new, cross-listed and replaced entries; ``known``: new and cross ones in ``known_ids``."""
+    tallies: dict[tuple[str, date | None], Counter[str]] = {}
+    for paper in _papers_latest(parsed.papers):
+        for category, kind in _paper_kinds(paper, subjects=parsed.subjects):
+            tally = tallies.setdefault((category, paper.announced_on), Counter())
+            tally[kind] += 1
+            tally["known"] += kind != "replaced" and paper.arxiv_id in known_ids
+    for subject in parsed.subjects:  # a category the listing covers but announced nothing in
+        if not any(category == subject for category, _ in tallies):
+            tallies[(subject, parsed.feed_date)] = Counter()
+    fetched_at = timezone.now()
+    return [
+        FetchCount(
+            feed=feed,
+            fetched_at=fetched_at,
+            arxiv_category=category,
+            announced_on=day,
+            new=tally["new"],
+            cross=tally["cross"],
+            replaced=tally["replaced"],
+            known=tally["known"],
+        )
+        for (category, day), tally in sorted(tallies.items(), key=lambda item: str(item[0]))
+    ]
+
+
+def _paper_kinds(paper: ParsedPaper, *, subjects: Sequence[str]) -> list[tuple[str, str]]:
+    """(category, new / cross / replaced) for each category of the feed that lists the paper."""
+    if paper.announce_type in _REPLACE_TYPES:
+        kind = "replaced"
+    elif paper.announce_type == AnnounceType.CROSS:
+        kind = "cross"
+    else:
+        kind = "new"
+    if not subjects:  # the API, or a feed that is not an arXiv listing: the primary category
+        return [(paper.primary_category, kind)] if paper.primary_category else []
+    if len(subjects) == 1:  # the feed's own announce types are about this one category
+        return [(subjects[0], kind)]
+    listed = [
+        subject
+        for subject in subjects
+        if any(_in_subject(category, subject=subject) for category in paper.categories)
+    ]
+    if not listed:
+        return [(subjects[0], kind)]
+    primary = paper.primary_category
+    return [
+        (subject, kind if kind == "replaced" or _in_subject(primary, subject=subject) else "cross")
+        for subject in listed
+    ]
+
+
+def _ids_stored(*, papers: Sequence[ParsedPaper]) -> set[str]:
+    return set(_versions_stored(arxiv_ids=list({paper.arxiv_id for paper in papers})))
+
+
+def listing_expectations_fill(
+    *, counts: Sequence[FetchCount], pace: Pace | None = None
+) -> list[str]:
+    """Set ``expected_*`` from arXiv's listing page of each category (one request each);
+    return the reasons of those that could not be read (also logged). Never raises."""
+    problems = []
+    for category in dict.fromkeys(count.arxiv_category for count in counts):
+        try:
+            listing = listing_fetch(category=category, pace=pace)
+        except ListingError as exc:
+            problems.append(str(exc))
+            continue
+        for count in counts:
+            if count.arxiv_category != category:
+                continue
+            if listing.day and count.announced_on and listing.day != count.announced_on:
+                problems.append(
+                    f"{category}: the listing page shows {listing.day}, "
+                    f"the feed claims {count.announced_on}"
+                )
+                continue
+            count.expected_new = listing.new
+            count.expected_cross = listing.cross
+            count.expected_replaced = listing.replaced
+    for problem in problems:
+        logger.warning("Listing page not used: %s", problem)
+    return problems
+
+
 # --- Fetching ----------------------------------------------------------------------------------
-
-_throttle_lock = threading.Lock()
-_last_request_at: dict[str, float] = {}
-
-
-def host_throttle(*, host: str, sleep: Callable[[float], None] = time.sleep) -> float:
-    """Wait until this process may send the next request to ``host``; return the wait.
-
-    arXiv asks for one request every few seconds. The slot is reserved under the lock and the
-    sleep happens outside it, so threads queue up one interval apart instead of all at once.
-    """
-    if not _is_arxiv_host(host):
-        return 0.0
-    interval = float(settings.ARXIV_MIN_INTERVAL)
-    with _throttle_lock:
-        now = time.monotonic()
-        previous = _last_request_at.get(host)
-        wait = 0.0 if previous is None else max(0.0, previous + interval - now)
-        _last_request_at[host] = now + wait
-    if wait:
-        sleep(wait)
-    return wait
-
-
-def _is_arxiv_host(host: str) -> bool:
-    host = host.lower()
-    return any(host == known or host.endswith(f".{known}") for known in settings.ARXIV_HOSTS)
 
 
 @dataclass
@@ -558,12 +710,13 @@ class _Download:
     not_modified: bool = False
     etag: str = ""
     last_modified: str = ""
+    throttled_for: float = 0.0
 
 
-def _feed_download(*, feed: Feed) -> _Download:
+def _feed_download(*, feed: Feed, pace: Pace | None) -> _Download:
     parts = urlsplit(feed.url)
     if parts.scheme in ("http", "https"):
-        return _http_get(url=feed.url, etag=feed.etag, last_modified=feed.last_modified)
+        return _http_get(url=feed.url, etag=feed.etag, last_modified=feed.last_modified, pace=pace)
     if parts.scheme == "file":
         return _Download(content=_file_read(Path(urllib.request.url2pathname(parts.path))))
     if parts.scheme == "":
@@ -585,59 +738,60 @@ def _size_check(content: bytes) -> bytes:
     return content
 
 
-def _http_get(*, url: str, etag: str, last_modified: str) -> _Download:
-    headers = {"User-Agent": settings.FEED_USER_AGENT}
+def _http_get(*, url: str, etag: str, last_modified: str, pace: Pace | None) -> _Download:
+    headers = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme is http/https)
-    host_throttle(host=urlsplit(url).hostname or "")
     try:
-        with urllib.request.urlopen(request, timeout=settings.FEED_TIMEOUT) as response:  # noqa: S310
-            content = _size_check(response.read(settings.FEED_MAX_BYTES + 1))
-            return _Download(
-                content=content,
-                etag=response.headers.get("ETag", ""),
-                last_modified=response.headers.get("Last-Modified", ""),
-            )
-    except urllib.error.HTTPError as exc:
-        with exc:
-            if exc.code == 304:
-                return _Download(b"", not_modified=True, etag=etag, last_modified=last_modified)
-            raise FeedError(_http_error_reason(exc)) from exc
-    except urllib.error.URLError as exc:
-        raise FeedError(f"network error: {exc.reason}") from exc
-    except (OSError, http.client.HTTPException) as exc:  # timeouts, resets mid-body
-        raise FeedError(f"network error: {exc or type(exc).__name__}") from exc
+        answer = http_get(url=url, headers=headers, limit=settings.FEED_MAX_BYTES + 1, pace=pace)
+    except FetchError as exc:
+        raise FeedError(str(exc)) from exc
+    if answer.status == 304:
+        return _Download(b"", True, etag, last_modified, throttled_for=answer.throttled_for)
+    if not 200 <= answer.status < 300:
+        raise FeedError(_http_error_reason(answer))
+    return _Download(
+        content=_size_check(answer.body),
+        etag=answer.headers.get("ETag", ""),
+        last_modified=answer.headers.get("Last-Modified", ""),
+        throttled_for=answer.throttled_for,
+    )
 
 
-def _http_error_reason(error: urllib.error.HTTPError) -> str:
-    """The status line, plus arXiv's own reason when the API sent its error feed."""
-    reason = f"HTTP {error.code} {error.reason}"
-    try:
-        body = error.read(_ERROR_BODY_BYTES)
-    except (OSError, http.client.HTTPException):
-        return reason
-    if b"arxiv.org/api/errors" not in body:
-        return reason
-    try:
-        feed_parse(content=body)
-    except FeedError as api_error:
-        return f"{reason}: {api_error}"
-    return reason
+def _http_error_reason(answer: HttpAnswer) -> str:
+    """The status line, with arXiv's own reason when the API sent its error document."""
+    if b"arxiv.org/api/errors" in answer.body:
+        try:
+            feed_parse(content=answer.body)
+        except FeedError as api_error:
+            return f"{api_error} ({answer.status_line})"
+    if answer.status == 400 and "/api/query" in urlsplit(answer.url).path:
+        return f"{_MALFORMED}: {answer.status_line}"
+    return answer.status_line
 
 
-def feed_fetch(*, feed: Feed) -> FeedFetchResult:
-    """Fetch, parse and store one feed. Problems are recorded on the row, never raised."""
+def feed_fetch(*, feed: Feed, pace: Pace | None = None) -> FeedFetchResult:
+    """Fetch, parse and store one feed, and count what it announced (``FetchCount`` rows).
+    Problems are recorded on the row, never raised. ``pace``: tests' own (see arxiv_http)."""
     try:
-        download = _feed_download(feed=feed)
+        download = _feed_download(feed=feed, pace=pace)
         if download.not_modified:
             _feed_record(feed=feed, status=Feed.Status.NOT_MODIFIED)
             return FeedFetchResult(
-                feed_url=feed.url, ok=True, not_modified=True, error="", parsed=0, store=None
+                feed_url=feed.url,
+                ok=True,
+                not_modified=True,
+                error="",
+                parsed=0,
+                store=None,
+                throttled_for=download.throttled_for,
             )
         parsed = feed_parse(content=download.content)
+        counts = fetch_counts_build(
+            parsed=parsed, known_ids=_ids_stored(papers=parsed.papers), feed=feed
+        )
         store = papers_store(papers=parsed.papers, feed=feed)
     except FeedError as exc:
         return _feed_fail(feed=feed, reason=str(exc))
@@ -652,6 +806,7 @@ def feed_fetch(*, feed: Feed) -> FeedFetchResult:
         last_modified=download.last_modified,
         last_entry_count=len(parsed.papers),
     )
+    listing_errors = _counts_save(counts=counts, parsed=parsed, pace=pace)
     return FeedFetchResult(
         feed_url=feed.url,
         ok=True,
@@ -660,7 +815,24 @@ def feed_fetch(*, feed: Feed) -> FeedFetchResult:
         parsed=len(parsed.papers),
         store=store,
         skipped=parsed.skipped,
+        counts=counts,
+        listing_errors=listing_errors,
+        throttled_for=download.throttled_for,
     )
+
+
+def _counts_save(*, counts: list[FetchCount], parsed: ParsedFeed, pace: Pace | None) -> list[str]:
+    """Save the counts, with the listing pages' figures when ARXIV_LISTING_CHECK is on."""
+    problems: list[str] = []
+    if settings.ARXIV_LISTING_CHECK and parsed.subjects:
+        try:
+            problems = listing_expectations_fill(counts=counts, pace=pace)
+        except Exception as exc:
+            # The listing page is a second opinion: nothing about it may fail the fetch.
+            logger.exception("Reading the listing pages failed unexpectedly")
+            problems = [f"unexpected error: {exc!r}"]
+    FetchCount.objects.bulk_create(counts)
+    return problems
 
 
 def _feed_fail(*, feed: Feed, reason: str) -> FeedFetchResult:
@@ -693,17 +865,22 @@ def _feed_record(*, feed: Feed, status: str, **changes: Any) -> None:
 
 
 def feeds_fetch(
-    *, urls: Sequence[str] | None = None, log: Callable[[str], None] | None = None
+    *,
+    urls: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
+    pace: Pace | None = None,
 ) -> list[FeedFetchResult]:
-    """Fetch every enabled feed, or only ``urls`` (each gets a Feed row to record its state)."""
+    """Fetch every enabled feed, or only ``urls`` (each gets a Feed row to record its state).
+    ``log`` gets each feed's line and its per-category counts."""
     if urls is None:
         feeds = list(Feed.objects.filter(enabled=True))
     else:
         feeds = [Feed.objects.get_or_create(url=url)[0] for url in dict.fromkeys(urls)]
     results = []
     for feed in feeds:
-        result = feed_fetch(feed=feed)
+        result = feed_fetch(feed=feed, pace=pace)
         if log is not None:
-            log(result.describe())
+            for line in [result.describe(), *result.describe_counts()]:
+                log(line)
         results.append(result)
     return results

@@ -6,7 +6,6 @@ views, call `<task>.delay_on_commit`)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -18,6 +17,7 @@ from .approval import digests_auto_approve
 from .build import digest_build
 from .ingest import feeds_fetch
 from .pipeline import daily_run
+from .refetch import day_refetch
 from .regenerate import regeneration_run
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def fetch_papers(urls: list[str] | None = None) -> dict[str, Any]:
     results = feeds_fetch(urls=urls, log=logger.info)
-    return {"feeds": [asdict(r) for r in results]}
+    return {"feeds": [r.as_dict() for r in results]}
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -57,3 +57,15 @@ def regeneration_enqueue(regeneration_id: int) -> None:
 def auto_approve() -> list[int]:
     """Beat: with DIGEST_AUTO_APPROVE on, approves drafts nobody acted on in time."""
     return digests_auto_approve()
+
+
+# DjangoTask, for delay_on_commit (see regenerate_section).
+@shared_task(base=DjangoTask, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def refetch_day(day: str) -> dict[str, Any]:
+    """An editor asked to fetch a suspect day again (digests.refetch)."""
+    return day_refetch(day=date.fromisoformat(day), log=logger.info).as_dict()
+
+
+def refetch_enqueue(day: date) -> None:
+    """The admin's request to fetch a day again, run after its transaction commits."""
+    refetch_day.delay_on_commit(day.isoformat())

@@ -273,6 +273,8 @@ ARXIV_HOSTS = env_list(
 ARXIV_CONTACT = env("ARXIV_CONTACT")
 # Throttling answers (406/429/503) are waited out with back-off for at most this many seconds.
 ARXIV_THROTTLE_DEADLINE = env_float("ARXIV_THROTTLE_DEADLINE", 1800.0)
+# Without Retry-After, the first wait after a throttling answer; it doubles on each retry.
+ARXIV_THROTTLE_BACKOFF = env_float("ARXIV_THROTTLE_BACKOFF", 60.0)
 # Read arXiv's listing page of each category (/list/<category>/new: "showing X of Y") and compare
 # what it announced with what the feeds gave.
 ARXIV_LISTING_CHECK = env_bool("ARXIV_LISTING_CHECK", False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -94,3 +95,15 @@ def test_it_exits_with_an_error_naming_the_reasons_when_every_feed_failed() -> N
     assert "/nonexistent/feed.xml: cannot read /nonexistent/feed.xml" in message
     assert "FAILED" in out.getvalue()
     assert Feed.objects.get(url=BROKEN).consecutive_failures == 1
+
+
+@pytest.mark.django_db
+def test_the_fetch_tasks_result_is_plain_json_with_the_counts_in_words() -> None:
+    """A real worker sends the task's result through JSON: model rows would not encode."""
+    from digests.tasks import fetch_papers as fetch_task
+
+    result = json.loads(json.dumps(fetch_task(urls=[SAMPLE])))
+
+    (feed,) = result["feeds"]
+    assert feed["ok"] and feed["store"]["created"] == 24
+    assert feed["counts"] and all(" new, " in line for line in feed["counts"])

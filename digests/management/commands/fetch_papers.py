@@ -1,4 +1,8 @@
-"""`manage.py fetch_papers [--feed URL_OR_PATH ...]`: fetch arXiv feeds and store their papers."""
+"""`manage.py fetch_papers [--feed URL_OR_PATH ...]`: fetch arXiv feeds and store their papers.
+
+Prints a line per feed (what it stored, or why it failed) and under it a line per arXiv category
+(new, cross-listed, replaced, already known, and the listing page's figures with
+ARXIV_LISTING_CHECK on), the counts each fetch records (``FetchCount``)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from digests.ingest import feeds_fetch
 
 
 class Command(BaseCommand):
-    help = "Fetch the enabled feeds, or only those given, and store the papers they announce."
+    help = (
+        "Fetch the enabled feeds, or only those given, store the papers they announce and "
+        "print what each feed announced per arXiv category."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
