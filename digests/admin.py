@@ -7,7 +7,9 @@ The page is saved as one unit under an optimistic lock (`Digest.version`): a sav
 page opened before someone else's save, a rebuild, a regeneration or an approval is refused,
 and the editor's input stays in the form. Sending and sent issues are read-only.
 
-The pages beyond the form (approval, regeneration, the Markdown preview) are in
+At the top of the page, the day's integrity (counts against the usual and the listing, what
+is suspect, a re-fetch of a suspect day). The pages beyond the form (approval, regeneration,
+the Markdown preview, the re-fetch) are in
 digests/admin_views/. The audience app extends this admin (subscribers/admin.py registers a
 subclass: the email's preview, test sends, deliveries) through `change_page_context`,
 `send_now_start` and the blocks of the change form's template; this app never names it.
@@ -30,6 +32,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .admin_views import editing as editing_views
+from .admin_views import integrity as integrity_views
 from .admin_views import regenerate, workflow
 from .approval import digest_unapprove, local_time_label
 from .editing import (
@@ -487,6 +490,7 @@ class DigestAdmin(admin.ModelAdmin):
             *editing_views.urlpatterns(self),
             *regenerate.urlpatterns(self),
             *workflow.urlpatterns(self),
+            *integrity_views.urlpatterns(self),
         ]
         return own + super().get_urls()
 
@@ -500,6 +504,7 @@ class DigestAdmin(admin.ModelAdmin):
         digest = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if digest is not None:
+            context |= integrity_views.integrity_context(request, digest)
             context |= workflow.workflow_context(request, digest)
             context |= self.change_page_context(request, digest)
         return super().change_view(request, object_id, form_url, context)
@@ -642,3 +647,6 @@ class LLMCallAdmin(ReadOnlyAdmin):
         "ok",
     ]
     list_filter = ["purpose", "ok", "cached", "digest_date"]
+
+
+from .admin_views import runs as runs_admin  # noqa: E402, F401 (registers DailyRunAdmin)

@@ -6,6 +6,11 @@ that race end with one Digest and one consistent set of sections.
 
 Rebuilding a day keeps editors' work: papers an editor moved keep their category, and a section
 whose summary an editor wrote is left exactly as it is. Approved or sent issues are not rebuilt.
+
+Every build judges the day's integrity (digests/integrity.py: counts short of the usual, stale
+feeds, fewer than the listing shows, broken feeds) and stores it on the issue; the report lists
+each suspect category with its figures. A day without papers is told apart: a holiday (every
+feed fine and empty) or broken feeds.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,6 +29,7 @@ from django.utils import timezone
 
 from .chart import ChartBar, chart_render
 from .classify import papers_classify
+from .integrity import DayIntegrity, day_integrity, integrity_lines
 from .llm import llm_usage_for
 from .models import (
     AnnounceType,
@@ -90,10 +97,22 @@ class BuildReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated_cost: str = "0"
+    # The day's integrity as stored on the issue (DayIntegrity.as_json), also for a day
+    # without papers; and the same verdict's lines for people ("suspect" ones included).
+    integrity: dict[str, Any] = field(default_factory=dict)
+    integrity_lines: list[str] = field(default_factory=list)
 
     @property
     def built(self) -> bool:
         return self.digest_id is not None
+
+    @property
+    def suspect(self) -> bool:
+        return bool(self.integrity.get("suspect"))
+
+    @property
+    def suspect_categories(self) -> list[dict[str, Any]]:
+        return [c for c in self.integrity.get("categories", []) if c.get("suspect")]
 
 
 def announced_types() -> list[str]:
@@ -170,10 +189,9 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
     if existing and existing.status != Digest.Status.DRAFT:
         raise BuildRefused(f"The issue of {day} is {existing.status}; only drafts are rebuilt.")
     papers = list(day_papers(day=day, digest=existing))
+    integrity = day_integrity(day=day)
     if not papers:
-        reason = f"No new announcements for {day}: no digest built ({NO_ANNOUNCEMENTS})."
-        say(reason)
-        return BuildReport(day=day, reason=reason)
+        return nothing_to_build(day=day, integrity=integrity, say=say)
 
     say(f"Building the issue of {day}: {len(papers)} new papers")
     classify_report = papers_classify(papers=papers, digest_date=day)
@@ -199,14 +217,34 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
         categories=categories,
         summarised=list(zip(to_summarise, summaries, strict=True)),
         chart=chart,
+        integrity=integrity.as_json(),
     )
     report = build_report(digest=digest, created=created, groups=groups, categories=categories)
+    report.integrity = digest.integrity
+    report.integrity_lines = integrity_lines(integrity)
     report.classified = classify_report.counts()
     report.classify_notes = classify_report.notes()
     report.classify_fallbacks = list(classify_report.fallback_reasons)
     for line in report_lines(report):
         say(line)
     return report
+
+
+def nothing_to_build(*, day: date, integrity: DayIntegrity, say: Log) -> BuildReport:
+    """A day without new papers: a holiday, or feeds that failed or served nothing new."""
+    lines = integrity_lines(integrity)
+    if not integrity.suspect:
+        lines = lines[1:]  # the holiday's reason says it all
+        reason = f"No new announcements for {day}: no digest built ({NO_ANNOUNCEMENTS})."
+    else:
+        reason = (
+            f"No new papers for {day}, but this does not look like a day without announcements "
+            f"({integrity.kind}): no digest built. Fetch again once the feeds are fixed."
+        )
+    for line in lines:
+        say(line)
+    say(reason)
+    return BuildReport(day=day, reason=reason, integrity=integrity.as_json(), integrity_lines=lines)
 
 
 def editor_sections(digest: Digest | None) -> set[int]:
@@ -235,6 +273,7 @@ def digest_save(
     categories: Sequence[Category],
     summarised: Sequence[tuple[SectionInput, SectionSummary]],
     chart: bytes,
+    integrity: dict[str, Any],
 ) -> tuple[Digest, bool]:
     digest, created = digest_get_or_create(day=day)
     usage = llm_usage_for(digest_date=day)
@@ -250,6 +289,7 @@ def digest_save(
         section_counts_update(digest=digest, groups=groups, categories=categories)
         digest.paper_count = len(papers)
         digest.chart_png = chart
+        digest.integrity = integrity
         digest.llm_calls = usage.calls
         digest.prompt_tokens = usage.prompt_tokens
         digest.completion_tokens = usage.completion_tokens
@@ -348,6 +388,7 @@ def report_lines(report: BuildReport) -> list[str]:
             f"{section.shown} shown, summary: {source}"
         )
         lines += [f"    FLAG {flag['code']}: {flag['message']}" for flag in section.flags]
+    lines += report.integrity_lines
     cost = Decimal(report.estimated_cost)
     lines.append(
         f"LLM: {report.llm_calls} calls, {report.prompt_tokens} prompt + "

@@ -16,6 +16,7 @@ one for every test that fails.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -196,6 +197,49 @@ class Mailbox:
         )
 
 
+def worker_env(live_server: Any, **extra: str) -> dict[str, str]:
+    """The environment of a real Celery worker on the test database, plus `extra`."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "newsletter.settings",
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        "DATABASE_CONN_MAX_AGE": "0",  # the session drops the test database at the end
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "SITE_URL": live_server.url,  # links lead to the server under test
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def worker_running(name: str, *, env: dict[str, str], log_dir: Path) -> Iterator[Service]:
+    """A real Celery worker (one process, solo pool) for a module's tests, stopped after."""
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no tasks of an earlier run
+    worker = celery_worker_start(name, env=env, log_dir=log_dir, pool="solo")
+    try:
+        yield worker
+    finally:
+        celery_app.control.purge()
+        worker.stop()
+
+
+EDITOR_PASSWORD = "a long editor passphrase"
+
+
+def editor_login(page: Page, live_server: Any, next_url: str) -> None:
+    """Makes the editor "editor" (Editors group) and signs in through the admin's form."""
+    from django.urls import reverse
+
+    from tests.admin_forms import staff_in
+
+    staff_in("Editors", "editor", password=EDITOR_PASSWORD)
+    page.goto(live_server.url + reverse("admin:login") + f"?next={next_url}")
+    page.locator("#id_username").fill("editor")
+    page.locator("#id_password").fill(EDITOR_PASSWORD)
+    page.locator("input[type=submit]").click()
+
+
 @pytest.fixture(scope="module")
 def mailbox(
     browser_preconditions: None,
@@ -206,22 +250,10 @@ def mailbox(
     """A real Celery worker on the test database that sends email into a folder."""
     folder = tmp_path_factory.mktemp("browser-emails")
     logs = tmp_path_factory.mktemp("browser-services")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "newsletter.settings",
-        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
-        "DATABASE_CONN_MAX_AGE": "0",  # the session drops the test database at the end
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(folder),
-        "SITE_URL": live_server.url,  # links in the email lead to the server under test
-        "PYTHONUNBUFFERED": "1",
-    }
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no tasks of an earlier run
-    worker = celery_worker_start("browser-celery-worker", env=env, log_dir=logs, pool="solo")
-    try:
+    env = worker_env(
+        live_server,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(folder),
+    )
+    with worker_running("browser-celery-worker", env=env, log_dir=logs) as worker:
         yield Mailbox(folder, worker)
-    finally:
-        celery_app.control.purge()
-        worker.stop()

@@ -20,28 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from digests.editing import digest_counts_refresh
 from digests.models import Category, ClassifiedBy, Digest, Paper, SummarySource
-from newsletter.celery import app as celery_app
 from subscribers.models import Delivery, Subscriber
-from tests.admin_forms import staff_in
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import SCREENSHOTS, editor_login, worker_env, worker_running
 from tests.fakes.esp_server import FakeESP
 from tests.integration.conftest import (
     Service,
-    database_url_for,
     free_port,
     service_start,
     wait_until,
 )
 from tests.issue_factory import issue_create
-from tests.processes import celery_worker_start
 
 pytestmark = [
     pytest.mark.integration,
@@ -50,7 +43,6 @@ pytestmark = [
 ]
 
 DOMAIN = "mg.example.com"
-PASSWORD = "a long editor passphrase"
 LLM_LATENCY = 3.0
 NEW_SUMMARY = "**편집자 요약**\n\n편집자가 고친 요약입니다. 첫 논문이 가장 중요합니다 [1]."
 
@@ -97,40 +89,18 @@ def esp_worker(
 ) -> Iterator[Service]:
     """A real Celery worker on the test database that sends through the fake Mailgun API and
     asks the (slow) fake LLM."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "newsletter.settings",
-        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
-        "DATABASE_CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
-        "ANYMAIL_MAILGUN_API_KEY": "key",
-        "ANYMAIL_MAILGUN_SENDER_DOMAIN": DOMAIN,
-        "ANYMAIL_MAILGUN_API_URL": fake_esp.base_url + "/v3",
-        "DEFAULT_FROM_EMAIL": f"Daily AI Insights <digest@{DOMAIN}>",
-        "SITE_URL": live_server.url,
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": slow_llm,
-        "PYTHONUNBUFFERED": "1",
-    }
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    worker = celery_worker_start(
-        "editor-journey-worker", env=env, log_dir=services_log_dir, pool="solo"
+    env = worker_env(
+        live_server,
+        EMAIL_BACKEND="anymail.backends.mailgun.EmailBackend",
+        ANYMAIL_MAILGUN_API_KEY="key",
+        ANYMAIL_MAILGUN_SENDER_DOMAIN=DOMAIN,
+        ANYMAIL_MAILGUN_API_URL=fake_esp.base_url + "/v3",
+        DEFAULT_FROM_EMAIL=f"Daily AI Insights <digest@{DOMAIN}>",
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=slow_llm,
     )
-    try:
+    with worker_running("editor-journey-worker", env=env, log_dir=services_log_dir) as worker:
         yield worker
-    finally:
-        celery_app.control.purge()
-        worker.stop()
-
-
-def login(page: Page, live_server: Any, next_url: str) -> None:
-    staff_in("Editors", "editor", password=PASSWORD)
-    page.goto(live_server.url + reverse("admin:login") + f"?next={next_url}")
-    page.locator("#id_username").fill("editor")
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
 
 
 def readers_create(categories: list[Category]) -> list[str]:
@@ -165,7 +135,7 @@ def test_an_editor_edits_previews_approves_and_watches_the_send(
     change_url = live_server.url + reverse("admin:digests_digest_change", args=[digest.pk])
 
     # Log in; the list shows today's draft with its flagged section.
-    login(page, live_server, reverse("admin:digests_digest_changelist"))
+    editor_login(page, live_server, reverse("admin:digests_digest_changelist"))
     expect(page.locator("td.field-flagged_sections").first).to_have_text("1")
     page.goto(change_url)
 
@@ -254,7 +224,7 @@ def test_an_editor_regenerates_a_summary_watches_its_progress_and_finds_the_old_
     digest_counts_refresh(digest=digest)
     section = digest.sections.get()
     change = reverse("admin:digests_digest_change", args=[digest.pk])
-    login(page, live_server, change)
+    editor_login(page, live_server, change)
 
     page.get_by_role("link", name="Regenerate with the LLM…").click()
     page.get_by_role("button", name="Regenerate the summary").click()
