@@ -57,6 +57,17 @@ def schedule() -> list[ScheduledTask]:
             day_of_week="*",
             timezone="UTC",
         ),
+        # Every five minutes: tell the editors what needs them (a draft ready, nothing to
+        # publish, a send finished or paused, an approval or a send time close), once each.
+        ScheduledTask(
+            name="Editors: notices",
+            task="subscribers.tasks.notices_send",
+            description="Tells the editors (email, webhook) once per event that needs them.",
+            minute="*/5",
+            hour="*",
+            day_of_week="*",
+            timezone="UTC",
+        ),
         # Every day at 03:30 UTC: delete signups never confirmed within PENDING_PURGE_DAYS.
         ScheduledTask(
             name="Readers: purge unconfirmed signups",

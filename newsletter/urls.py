@@ -8,6 +8,8 @@ from newsletter import views
 from subscribers.webhooks import webhook_urlpatterns
 
 urlpatterns = [
+    # Before the admin's own URLs: a staff page in the admin's frame, not part of the public site.
+    path("admin/status/", views.status, name="status"),
     path("admin/", admin.site.urls),
     path("anymail/", include((webhook_urlpatterns(), "anymail"))),
     path("", include("subscribers.urls")),
