@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from digests.admin import DigestAdmin as ContentDigestAdmin
+from digests.admin_views.readonly import ReadOnlyModelAdmin
 from digests.approval import local_time_label
 from digests.models import Digest
 
@@ -36,7 +37,7 @@ from .csv_io import (
     subscribers_csv_rows,
     subscribers_import,
 )
-from .models import Delivery, EmailEvent, Subscriber
+from .models import Delivery, EmailEvent, Notice, Subscriber
 from .sending.ledger import deliveries_count
 from .tasks import confirmation_emails_enqueue, send_due_now
 
@@ -187,7 +188,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmailEvent)
-class EmailEventAdmin(admin.ModelAdmin):
+class EmailEventAdmin(ReadOnlyModelAdmin):
     """What the ESPs reported, as received: for reading, never for editing."""
 
     list_display = [
@@ -202,14 +203,33 @@ class EmailEventAdmin(admin.ModelAdmin):
     list_filter = ["esp", "event_type"]
     search_fields = ["recipient", "event_id"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+NOTICE_FIELDS = (
+    "key",
+    "kind",
+    "subject",
+    "body",
+    "recipients",
+    "created_at",
+    "emailed_at",
+    "webhook_at",
+    "error",
+)
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyModelAdmin):
+    """What the editors were told and when (subscribers/notices.py): for reading only."""
+
+    list_display = ["created_at", "kind", "subject", "emailed_at", "webhook_at", "error_shown"]
+    list_filter = ["kind"]
+    search_fields = ["subject", "key"]
+    readonly_fields = NOTICE_FIELDS
+    fields = NOTICE_FIELDS
+
+    @admin.display(description="error")
+    def error_shown(self, obj: Notice) -> str:
+        return Truncator(obj.error).chars(120)
 
 
 class DigestListFilter(admin.RelatedFieldListFilter):
@@ -234,7 +254,7 @@ DELIVERY_COLUMNS = (
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyModelAdmin):
     """Each reader's copy of each issue, as the send engine recorded it: for reading only (the
     engine alone changes a delivery; an editor resends the unknown from the digest's page).
 
@@ -269,15 +289,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         allowed = super().has_view_permission(request, obj)
         return allowed and (obj is None or addresses_visible(request))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def addresses_visible(request: HttpRequest) -> bool:

@@ -37,7 +37,7 @@ from django.utils.translation import gettext
 from digests.models import Digest
 
 from . import rendering
-from .models import Subscriber
+from .models import Notice, Subscriber
 from .services import language_or_default
 from .tokens import URL_NAMES, Purpose, TokenSubject, token_url, tokens_make
 
@@ -104,6 +104,38 @@ def already_subscribed_email_send(*, subscriber: Subscriber) -> None:
             },
         )
     message.send()
+
+
+# --- The editors' notices (subscribers/notices.py) -----------------------------------------------
+
+
+def notice_message(*, notice: Notice, language: str) -> EmailMultiAlternatives:
+    """A notice to the editors: its subject, its text as it was recorded, and the same text as
+    HTML with its links made clickable. One message to every recipient (they are one team)."""
+    paragraphs = [block.splitlines() for block in notice.body.split("\n\n")]
+    context = {
+        "subject": notice.subject,
+        "body": notice.body,
+        "paragraphs": paragraphs,
+        "site_url": settings.SITE_URL,
+    }
+    with translation.override(language):
+        text = render_to_string("subscribers/email/notice.txt", context)
+        html = render_to_string("subscribers/email/notice.html", context)
+    message = EmailMultiAlternatives(
+        subject=notice.subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(notice.recipients),
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def notice_email_send(*, notice: Notice, language: str) -> None:
+    """Through EMAIL_BACKEND, as every transactional email (an ESP through anymail, or SMTP)."""
+    notice_message(notice=notice, language=language).send()
 
 
 # --- The digest email ---------------------------------------------------------------------------

@@ -9,6 +9,9 @@ The send (subscribers.sending):
   `send_plan_range` for the next range, which enqueues its chunks and the range after it.
 - `send_chunk`: one chunk; retried with backoff on a transient failure, under its claim.
 - `digest_send_resume`: a stalled or paused send, planned again.
+
+The editors' notices (subscribers.notices): `notices_send` (beat, every five minutes, and right
+after a send pauses or finishes) claims a notice for each new event and sends what is due.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from django.db import OperationalError, transaction
 
 from .emails import already_subscribed_email_send, confirmation_email_send
 from .models import EmailEvent, Subscriber
+from .notices import notices_scan
 from .sending import ledger, plan, recovery
 from .sending.chunk import DeliveryRetry, deliveries_send
 from .services import SignupEmail, pending_purge
@@ -127,6 +131,12 @@ def _plan_enqueue(digest_id: int, result: plan.Plan) -> None:
         send_plan_range.delay_on_commit(digest_id, result.next_reader, result.carry)
 
 
+def _finish(digest_id: int) -> None:
+    """Closes a send whose rows are all done, and tells the editors."""
+    if ledger.digest_finish_if_done(digest_id=digest_id):
+        notices_send.delay_on_commit()
+
+
 def send_start(digest_id: int) -> plan.Plan:
     """Starts a due send and enqueues its first chunks (the command and the admin call this)."""
     with transaction.atomic():
@@ -134,7 +144,7 @@ def send_start(digest_id: int) -> plan.Plan:
         if result.started:
             _plan_enqueue(digest_id, result)
     if result.started and not result.chunks and result.next_reader is None:
-        ledger.digest_finish_if_done(digest_id=digest_id)
+        _finish(digest_id)
     return result
 
 
@@ -145,6 +155,8 @@ def send_resume(digest_id: int) -> recovery.Resume:
         _chunks_enqueue(digest_id, result.chunks)
         if result.next_reader is not None:
             send_plan_range.delay_on_commit(digest_id, result.next_reader, {})
+        if result.finished:
+            notices_send.delay_on_commit()
     return result
 
 
@@ -170,6 +182,8 @@ def send_due_digests() -> dict[str, list[int]]:
     for pk in resumed:
         send_resume(pk)
     finished = recovery.digests_finish()
+    if finished:
+        notices_send.delay_on_commit()
     return {"started": started, "resumed": resumed, "finished": finished}
 
 
@@ -195,7 +209,7 @@ def send_plan_range(digest_id: int, from_reader: int, carry: dict[str, int]) -> 
         )
         _plan_enqueue(digest_id, result)
     if result.next_reader is None and not result.chunks:
-        ledger.digest_finish_if_done(digest_id=digest_id)
+        _finish(digest_id)
     return {"deliveries": result.deliveries, "chunks": len(result.chunks)}
 
 
@@ -220,7 +234,7 @@ def send_chunk(
     except (DeliveryRetry, OperationalError) as error:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
             ledger.deliveries_give_up(claim=claim, ids=delivery_ids, reason=str(error))
-            ledger.digest_finish_if_done(digest_id=digest_id)
+            _finish(digest_id)
             raise
         countdown = 2**self.request.retries + random.uniform(0, 1)
         kwargs = {"digest_id": digest_id, "delivery_ids": delivery_ids, "claim": claim}
@@ -232,4 +246,16 @@ def send_chunk(
             ).get(disable_sync_subtasks=False)
             return result
         raise self.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
+    if report.released:
+        notices_send.delay_on_commit()  # rows given back: the send paused
     return asdict(report)
+
+
+# --- The editors' notices -------------------------------------------------------------------------
+
+
+@shared_task(base=DjangoTask, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def notices_send() -> dict[str, object]:
+    """Beat, every five minutes (and after a send pauses or finishes): the editors' notices."""
+    report = notices_scan()
+    return {"claimed": report.claimed, "delivered": dict(report.delivered)}
