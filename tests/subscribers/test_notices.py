@@ -535,3 +535,14 @@ def test_the_schedule_runs_the_notices_every_five_minutes() -> None:
     task = PeriodicTask.objects.get(name=entry.name)
     assert task.enabled and task.crontab is not None
     assert (task.crontab.minute, task.crontab.hour) == ("*/5", "*")
+
+
+def test_an_editor_reads_the_notices_but_a_viewer_does_not(
+    editor_client: Any, viewer_client: Any
+) -> None:
+    built_draft()
+    scan()
+    url = reverse("admin:subscribers_notice_changelist")
+
+    assert "The draft of 2026-08-13 is ready" in editor_client.get(url).content.decode()
+    assert viewer_client.get(url).status_code == 403
