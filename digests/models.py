@@ -125,7 +125,14 @@ class Digest(models.Model):
         PAUSED = "paused", "paused"
         SENT = "sent", "sent"
 
+    class Kind(models.TextChoices):
+        DAILY = "daily", "daily"
+        WEEKLY = "weekly", "weekly"
+
+    # A daily issue's date is its arXiv announcement day (Monday to Friday); a weekly issue's is
+    # the Sunday that ends its ISO week, so the two never share a date.
     date = models.DateField(unique=True, help_text="The arXiv announcement date")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DAILY, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     title = models.CharField(max_length=300)
     introduction = models.TextField(blank=True)
@@ -218,18 +225,30 @@ class DigestSection(models.Model):
 
 
 class SectionPaper(models.Model):
-    """A paper shown in a section's sources, in order. A paper is shown in one section ever."""
+    """A paper shown in a section's sources, in order. A paper is shown in one daily section
+    ever; a weekly issue shows again papers of the week's daily issues (`weekly`)."""
 
     section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="entries")
     # The section's digest, kept here so the digest's admin page can list every entry inline.
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="entries")
-    paper = models.OneToOneField(Paper, on_delete=models.CASCADE, related_name="section_entry")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="section_entries")
     position = models.PositiveSmallIntegerField(default=0)
+    weekly = models.BooleanField(default=False, help_text="An entry of a weekly issue")
 
     class Meta:
         ordering = ["section", "position"]
         verbose_name = "paper in a section"
         verbose_name_plural = "papers in the sections"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["paper"],
+                condition=models.Q(weekly=False),
+                name="sectionpaper_paper_in_one_daily_section",
+            ),
+            models.UniqueConstraint(
+                fields=["digest", "paper"], name="sectionpaper_paper_once_per_issue"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.section} #{self.position} {self.paper.arxiv_id}"

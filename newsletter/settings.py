@@ -202,6 +202,15 @@ LIST_ID = env("LIST_ID", "Daily AI Insights <daily-ai-insights.localhost>")
 DIGEST_SEND_TIMEZONE = env("DIGEST_SEND_TIMEZONE", "Asia/Seoul")
 DIGEST_SEND_HOUR = env_int("DIGEST_SEND_HOUR", 7)
 DIGEST_SEND_MINUTE = env_int("DIGEST_SEND_MINUTE", 0)
+# The weekly issue (readers with the weekly cadence): sent on WEEKLY_SEND_DAY (mon..sun) at
+# WEEKLY_SEND_TIME (HH:MM, in DIGEST_SEND_TIMEZONE), built from the week's sent daily issues with
+# the WEEKLY_TOP_PAPERS most important papers per category.
+WEEKLY_SEND_DAY = env("WEEKLY_SEND_DAY", "sat")
+WEEKLY_SEND_TIME = env("WEEKLY_SEND_TIME", "09:00")
+WEEKLY_TOP_PAPERS = env_int("WEEKLY_TOP_PAPERS", 5)
+# A reader's keyword rules: at most KEYWORDS_MAX lines of each kind, KEYWORD_MAX_CHARS each.
+KEYWORDS_MAX = env_int("KEYWORDS_MAX", 20)
+KEYWORD_MAX_CHARS = env_int("KEYWORD_MAX_CHARS", 60)
 # For lists that trust the pipeline: a draft nobody has touched is approved automatically at
 # DIGEST_AUTO_APPROVE_HOUR:MINUTE (in DIGEST_SEND_TIMEZONE) after its build. Off by default.
 DIGEST_AUTO_APPROVE = env_bool("DIGEST_AUTO_APPROVE", False)

@@ -32,6 +32,23 @@ class Subscriber(models.Model):
         max_length=8, default="ko", help_text="Interface and email language"
     )
 
+    class Cadence(models.TextChoices):
+        DAILY = "daily", "daily"
+        WEEKLY = "weekly", "weekly"
+
+    cadence = models.CharField(
+        max_length=10, choices=Cadence.choices, default=Cadence.DAILY, db_index=True
+    )
+    # The reader's keyword rules (subscribers/keywords.py): one keyword or "quoted phrase" per
+    # line. An excluded paper never reaches them; an included one is shown and marked.
+    keywords_include = models.TextField(blank=True)
+    keywords_exclude = models.TextField(blank=True)
+    # Matches of the include rules also from categories the reader did not choose.
+    keywords_all_categories = models.BooleanField(default=False)
+    # A short digest of the normalised rules ("" for none), kept on save: readers with the same
+    # rules share one rendering, grouped by it in SQL.
+    keywords_key = models.CharField(max_length=16, blank=True, db_index=True)
+
     # Consent record: when, from which page, which wording the reader agreed to.
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_source = models.CharField(max_length=300, blank=True)

@@ -126,7 +126,7 @@ def test_the_page_shows_each_sections_flags_on_top_an_editor_with_preview_and_it
         {"code": "fallback", "message": "extractive summary: no LLM report"},
     ]
     section.save()
-    title = Paper.objects.filter(section_entry__section=section).first()
+    title = Paper.objects.filter(section_entries__section=section).first()
     assert title is not None
     Paper.objects.filter(pk=title.pk).update(title="Attention <script>alert(1)</script> paper")
 

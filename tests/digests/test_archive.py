@@ -27,7 +27,7 @@ def test_the_urls_are_where_the_issue_says() -> None:
 
 def test_a_sent_issue_shows_every_category_with_its_chart_and_sources(client: Client) -> None:
     digest = issue_create(status=Digest.Status.SENT, papers_per_section=2)
-    paper = Paper.objects.filter(section_entry__section__digest=digest).first()
+    paper = Paper.objects.filter(section_entries__section__digest=digest).first()
     assert paper is not None
     page = client.get(issue_url(digest.date)).content.decode()
     for category in Category.objects.all():
@@ -63,7 +63,7 @@ def test_the_summaries_are_sanitised_on_the_page(client: Client) -> None:
         status=Digest.Status.SENT,
         summaries={nlp.pk: "<script>alert(1)</script>[x](javascript:alert(2)) **ok**"},
     )
-    Paper.objects.filter(section_entry__section__digest=digest).update(title="<b onclick=x>T</b>")
+    Paper.objects.filter(section_entries__section__digest=digest).update(title="<b onclick=x>T</b>")
     page = client.get(issue_url(digest.date)).content.decode()
     assert "<script>alert" not in page and "javascript:" not in page
     assert "<strong>ok</strong>" in page

@@ -80,7 +80,7 @@ def test_it_shows_only_the_chosen_categories_in_the_editors_order() -> None:
 def test_both_parts_carry_the_sources_the_links_and_the_placeholders() -> None:
     nlp = categories()[0]
     digest = issue_create(categories=[nlp], papers_per_section=2)
-    paper = Paper.objects.filter(section_entry__section__digest=digest).first()
+    paper = Paper.objects.filter(section_entries__section__digest=digest).first()
     assert paper is not None
     rendered = render(digest, [nlp.pk])
     url = f"https://arxiv.org/abs/{paper.arxiv_id}v1"  # the stored http:// URL, upgraded
@@ -139,7 +139,7 @@ def test_feed_and_llm_text_is_escaped_or_sanitised() -> None:
         "[click](javascript:alert(2)) <b>bold</b>"
     )
     digest = issue_create(categories=[nlp], papers_per_section=1, summaries={nlp.pk: evil})
-    Paper.objects.filter(section_entry__section__digest=digest).update(
+    Paper.objects.filter(section_entries__section__digest=digest).update(
         title='<img src=x onerror="alert(3)">Title</a>', authors=["<script>x</script>Eve"]
     )
     Digest.objects.filter(pk=digest.pk).update(introduction="<script>alert(4)</script>")
