@@ -84,9 +84,12 @@ def digest_send_start(*, digest_id: int) -> Plan:
 
 
 def plan_range(*, digest_id: int, from_reader: int, size: int, carry: dict[str, int]) -> Plan:
-    """The deliveries of active readers with id >= from_reader (at most `size` of them), and the
+    """The deliveries of active readers of the digest's cadence with id >= from_reader (at most
+    `size` of them), and the
     chunks that are full by now; the last range plans every row left."""
-    readers = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, pk__gte=from_reader)
+    readers = Subscriber.objects.filter(
+        status=Subscriber.Status.ACTIVE, cadence=digest_cadence(digest_id), pk__gte=from_reader
+    )
     bound = (
         readers.order_by("pk").values_list("pk", flat=True)[size : size + 1].first()
         if size > 0
@@ -112,16 +115,29 @@ def _next_row_id() -> int:
 def deliveries_create(
     *, digest_id: int, from_reader: int = 0, until_reader: int | None = None
 ) -> int:
-    """A queued Delivery for every active reader with from_reader <= id < until_reader; a reader
+    """A queued Delivery for every active reader of the digest's cadence (a daily issue goes to
+    daily readers, a weekly one to weekly readers) with from_reader <= id < until_reader; a reader
     who already has their row is skipped (the (digest, subscriber) constraint)."""
+    cadence = digest_cadence(digest_id)
     if db_connection.vendor == "postgresql":
-        return _deliveries_create_postgresql(digest_id, from_reader, until_reader)
-    return _deliveries_create_portable(digest_id, from_reader, until_reader)
+        return _deliveries_create_postgresql(digest_id, from_reader, until_reader, cadence)
+    return _deliveries_create_portable(digest_id, from_reader, until_reader, cadence)
 
 
-def _deliveries_create_portable(digest_id: int, from_reader: int, until_reader: int | None) -> int:
+def digest_cadence(digest_id: int) -> str:
+    """The readers' cadence a digest is for: its kind (daily or weekly)."""
+    kind = Digest.objects.values_list("kind", flat=True).get(pk=digest_id)
+    return str(
+        Subscriber.Cadence.WEEKLY if kind == Digest.Kind.WEEKLY else Subscriber.Cadence.DAILY
+    )
+
+
+def _deliveries_create_portable(
+    digest_id: int, from_reader: int, until_reader: int | None, cadence: str
+) -> int:
     through = Subscriber.categories.through
-    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).order_by("pk")
+    active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, cadence=cadence)
+    active = active.order_by("pk")
     if until_reader is not None:
         active = active.filter(pk__lt=until_reader)
     last, created = from_reader - 1, 0
@@ -157,7 +173,7 @@ def _table(model: type[models.Model]) -> str:
 
 
 def _deliveries_create_postgresql(
-    digest_id: int, from_reader: int, until_reader: int | None
+    digest_id: int, from_reader: int, until_reader: int | None, cadence: str
 ) -> int:
     """The rows the portable path makes, in one statement: the variant is
     `rendering.variant_key` in SQL (category ids in numeric order joined by ",", "" for none)."""
@@ -176,13 +192,14 @@ def _deliveries_create_postgresql(
                %s, 0, '', '', '', %s
         FROM {_table(Subscriber)} s
         LEFT JOIN {_table(through)} c ON c.{reader} = s.{pk}
-        WHERE s.{_column(Subscriber, "status")} = %s AND s.{pk} >= %s {upper}
+        WHERE s.{_column(Subscriber, "status")} = %s AND s.{_column(Subscriber, "cadence")} = %s
+          AND s.{pk} >= %s {upper}
         GROUP BY s.{pk}
         ORDER BY s.{pk}
         ON CONFLICT DO NOTHING
     """  # noqa: S608
     params: list[int | str | datetime] = [digest_id, str(Delivery.Status.QUEUED), timezone.now()]
-    params += [str(Subscriber.Status.ACTIVE), from_reader]
+    params += [str(Subscriber.Status.ACTIVE), cadence, from_reader]
     if until_reader is not None:
         params.append(until_reader)
     with db_connection.cursor() as cursor:

@@ -314,6 +314,27 @@ def test_suppressed_and_pending_readers_get_no_delivery(mailgun: FakeESP, send) 
     assert Delivery.objects.filter(digest=digest).count() == 1
 
 
+def test_a_daily_issue_goes_to_daily_readers_and_a_weekly_one_to_weekly_readers(
+    mailgun: FakeESP, send
+) -> None:  # type: ignore[no-untyped-def]
+    cats = categories()
+    subscriber_create(email="daily@example.com", categories=cats[:1])
+    weekly = subscriber_create(email="weekly@example.com", categories=cats[:1])
+    Subscriber.objects.filter(pk=weekly.pk).update(cadence=Subscriber.Cadence.WEEKLY)
+
+    send(approved_issue())
+    assert mailgun.recipients() == ["daily@example.com"]
+
+    Digest.objects.update(date=date(2026, 8, 12))  # the next issue takes the factory's date
+    digest = approved_issue()
+    Digest.objects.filter(pk=digest.pk).update(kind=Digest.Kind.WEEKLY, date=date(2026, 8, 16))
+    send(digest)
+    assert mailgun.recipients() == ["daily@example.com", "weekly@example.com"]
+    assert list(Delivery.objects.filter(digest=digest).values_list("email", flat=True)) == [
+        "weekly@example.com"
+    ]
+
+
 def test_two_starts_at_once_send_once(mailgun: FakeESP, send) -> None:  # type: ignore[no-untyped-def]
     digest = approved_issue()
     readers(4, categories()[:1])
