@@ -513,7 +513,7 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     plain = issue_create(day=date(2026, 8, 14), papers_per_section=1)
 
     assert plan.deliveries_create(digest_id=fast.pk) == 6
-    assert plan._deliveries_create_portable(plain.pk, 0, None) == 6
+    assert plan._deliveries_create_portable(plain.pk, 0, None, "daily") == 6
     assert plan.deliveries_create(digest_id=fast.pk) in {0, 6}  # nothing new either way
 
     def rows(digest: Digest) -> list[tuple[Any, ...]]:
