@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from PIL import Image
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 SYSTEM_FONT_CANDIDATES = (
@@ -28,6 +29,8 @@ SYSTEM_FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/noto/NotoSansKR-Regular.ttf",
 )
+
+FIGURE_DPI = 110
 
 # pyplot's global state is not thread-safe; we use the object API and serialise rendering anyway.
 _render_lock = threading.Lock()
@@ -59,7 +62,7 @@ def figure_new(*, width: float, height: float) -> Figure:
     imported here, on the first chart, not at every process start (0.6 s)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=110)
+    return Figure(figsize=(width, height), dpi=FIGURE_DPI)
 
 
 @cache
@@ -97,7 +100,7 @@ class _Drawn:
 # and drawing the figure is nearly all of the cost of one.
 _layouts: OrderedDict[tuple[object, ...], _Drawn] = OrderedDict()
 _LAYOUTS_KEPT = 4
-# Grey levels in the palette, for black text anti-aliased on white (and the grey of the axes).
+# Grey levels in the palette, for black and grey text anti-aliased on white.
 GREY_LEVELS = 24
 
 
@@ -112,39 +115,96 @@ def _rgb(colour: str) -> list[int]:
     return [int(value[k : k + 2], 16) for k in (0, 2, 4)]
 
 
+# The chart is drawn as wide as the email's body (templates/email/digest.mjml: 600 px) with fonts
+# chosen for a phone: on a 375 px screen the image is shown PHONE_SHOWN_PX wide (the screen less
+# the image's 16 px padding each side), so a font FONT_PX tall reads as FONT_PX * 343 / 600 px
+# there (at least 11). Each label sits on its own line above its bar, so long names need no room
+# beside the bars and the fonts can be that large.
+CHART_WIDTH_PX = 600
+PHONE_SHOWN_PX = 375 - 2 * 16
+FONT_PX = {"title": 24, "subtitle": 20, "label": 22, "count": 22}
+MARGIN_PX = 16
+BAR_PX = 22
+COUNT_ROOM_PX = 72  # right of the longest bar: its count
+ROW_GAP_PX = 13
+
+
+def _points(px: int) -> float:
+    """matplotlib sizes fonts in points; the figure is drawn at figure_new's dpi."""
+    return px * 72 / FIGURE_DPI
+
+
+def _em_widths(text: str) -> float:
+    """A text's width in ems, over-estimated (Hangul and other wide glyphs count one em, the rest
+    0.6): enough to wrap a subtitle before it runs off the chart."""
+    return sum(0.6 if char.isascii() else 1.0 for char in text)
+
+
+def _wrapped(text: str, *, px: int) -> list[str]:
+    fits = (CHART_WIDTH_PX - 2 * MARGIN_PX) / px
+    lines: list[str] = []
+    for word in text.split():
+        if lines and _em_widths(f"{lines[-1]} {word}") <= fits:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def _line_px(px: int) -> int:
+    return round(px * 1.3)
+
+
+def chart_figure(*, bars: Sequence[ChartBar], title: str, subtitle: str) -> Figure:
+    """The chart as a figure, laid out in pixels (the axes fill the figure, one data unit a
+    pixel, y downwards): the title and subtitle on top, then per bar its label, and below it the
+    bar with its count at the end. Bars are in their marker colours (`_marker`)."""
+    notes = _wrapped(subtitle, px=FONT_PX["subtitle"]) if subtitle else []
+    head = MARGIN_PX + _line_px(FONT_PX["title"]) + len(notes) * _line_px(FONT_PX["subtitle"])
+    row = _line_px(FONT_PX["label"]) + BAR_PX + ROW_GAP_PX
+    height = head + row * max(len(bars), 1) + MARGIN_PX
+    figure = figure_new(width=CHART_WIDTH_PX / FIGURE_DPI, height=height / FIGURE_DPI)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, CHART_WIDTH_PX)
+    axes.set_ylim(height, 0)
+    axes.set_axis_off()
+    _text(axes, MARGIN_PX, MARGIN_PX, title, "title")
+    for index, note in enumerate(notes):
+        y = MARGIN_PX + _line_px(FONT_PX["title"]) + index * _line_px(FONT_PX["subtitle"])
+        _text(axes, MARGIN_PX, y, note, "subtitle", color="#555555")
+    most = max([bar.count for bar in bars] + [1])
+    for index, bar in enumerate(bars):
+        _bar_row(axes, bar, index=index, top=head + ROW_GAP_PX + index * row, most=most)
+    return figure
+
+
+def _text(axes: Axes, x: float, y: float, text: str, kind: str, **style: Any) -> None:
+    font = hangul_font_name()
+    style.setdefault("va", "top")
+    axes.text(x, y, text, fontfamily=font, fontsize=_points(FONT_PX[kind]), **style)
+
+
+def _bar_row(axes: Axes, bar: ChartBar, *, index: int, top: int, most: int) -> None:
+    """A bar's label, and below it the bar (whole pixels, no anti-aliasing) and its count."""
+    _text(axes, MARGIN_PX, top, bar.label, "label")
+    middle = top + _line_px(FONT_PX["label"]) + BAR_PX / 2
+    length = round((CHART_WIDTH_PX - 2 * MARGIN_PX - COUNT_ROOM_PX) * bar.count / most)
+    colour = tuple(channel / 255 for channel in _marker(index))
+    axes.barh(
+        middle, length, height=BAR_PX, left=MARGIN_PX, color=colour, snap=True, antialiased=False
+    )
+    _text(axes, MARGIN_PX + length + 6, middle, str(bar.count), "count", va="center")
+
+
 def _layout(*, bars: Sequence[ChartBar], title: str, subtitle: str) -> _Drawn:
     """Draws the chart once (bars in their marker colours) and maps it onto a palette of the
     markers and GREY_LEVELS greys; bars are snapped to whole pixels, so their edges hold
     no blend of a marker and the background."""
-    font = hangul_font_name()
-    height = 1.4 + 0.48 * max(len(bars), 1)
-    figure = figure_new(width=8, height=height)
-    axes = figure.add_subplot()
-    labels = [bar.label for bar in bars]
-    counts = [bar.count for bar in bars]
-    positions = list(range(len(bars)))
-    markers = [_marker(index) for index in range(len(bars))]
-    axes.barh(
-        positions,
-        counts,
-        color=[tuple(c / 255 for c in marker) for marker in markers],
-        snap=True,
-        antialiased=False,
-    )
-    axes.set_yticks(positions, labels=labels, fontfamily=font, fontsize=11)
-    axes.invert_yaxis()  # first category on top
-    for position, count in zip(positions, counts, strict=True):
-        axes.text(count, position, f" {count}", va="center", fontfamily=font, fontsize=10)
-    axes.set_xlim(0, max([*counts, 1]) * 1.15)
-    axes.set_title(title, fontfamily=font, fontsize=13, loc="left")
-    if subtitle:
-        axes.set_xlabel(subtitle, fontfamily=font, fontsize=10)
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-    figure.tight_layout()
+    figure = chart_figure(bars=bars, title=title, subtitle=subtitle)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     drawn = Image.open(buffer).convert("RGB")
+    markers = [_marker(index) for index in range(len(bars))]
     palette = [channel for marker in markers for channel in marker]
     for level in range(GREY_LEVELS):
         palette += [round(level * 255 / (GREY_LEVELS - 1))] * 3

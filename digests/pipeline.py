@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
 
+# The way out when no feed answers (no network, a proxy, arXiv down): the sample feed kept in this
+# repository, or a feed file or URL the operator has.
+SAMPLE_FEED = "tests/fixtures/feeds/arxiv_rss2_sample.xml"
+OFFLINE_HINT = (
+    f"To try it offline, run it on the sample feed: `bash scripts/run.sh --feed {SAMPLE_FEED}` "
+    "(or `manage.py run_daily` with the same --feed), or --feed FILE_OR_URL with a feed file or "
+    "a URL you can reach."
+)
+
 
 @dataclass
 class DailyOutcome:
@@ -90,9 +99,8 @@ def daily_steps(
 ) -> None:
     outcome.fetched = feeds_fetch(urls=urls, log=say)
     if outcome.all_feeds_failed:
-        outcome.reason = "Every feed failed; nothing built. " + "; ".join(
-            f"{r.feed_url}: {r.error}" for r in outcome.fetched
-        )
+        errors = "; ".join(f"{r.feed_url}: {r.error}" for r in outcome.fetched)
+        outcome.reason = f"Every feed failed; nothing built. {errors.rstrip('.')}. {OFFLINE_HINT}"
         say(outcome.reason)
         return
     if day is None:

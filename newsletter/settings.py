@@ -364,7 +364,36 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# --- Security (HTTPS) ---------------------------------------------------------------------------
+# In production (DEBUG off) the site sits behind a TLS proxy (load balancer, nginx, Caddy) that
+# sets X-Forwarded-Proto: requests it marks https count as secure, plain HTTP is redirected to
+# HTTPS, HSTS is sent and cookies go over HTTPS only; `manage.py check --deploy` passes. /healthz
+# is never redirected: the load balancer asks it over plain HTTP. Development (DEBUG on) does
+# none of this.
+
+
+def env_proxy_header(name: str, default: str) -> tuple[str, str] | None:
+    """The header a TLS proxy marks HTTPS requests with, as `HTTP_<HEADER>,<value>` (Django's
+    spelling, e.g. HTTP_X_FORWARDED_PROTO,https), or empty for none. Trust it only behind a proxy
+    that always sets it: otherwise a client could send it."""
+    parts = [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+    if not parts:
+        return None
+    if len(parts) != 2 or not parts[0].startswith("HTTP_"):
+        raise ImproperlyConfigured(f"{name} must be HTTP_<HEADER>,<value> or empty, got {parts!r}")
+    return (parts[0], parts[1])
+
+
+SECURE_PROXY_SSL_HEADER = env_proxy_header(
+    "SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https"
+)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Seconds browsers remember to use only HTTPS (a year; 0 = no HSTS). Raising it is easy, taking
+# it back is not: browsers keep the last value they saw.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import connection
 
 from newsletter.celery import app as celery_app
+from tests.conftest import ON_CI
 from tests.integration.conftest import Service, database_url_for, real_stack_required
 from tests.integration.conftest import unmet as integration_unmet
 from tests.processes import celery_worker_start
@@ -64,11 +65,23 @@ def unmet(message: str) -> None:
     integration_unmet(message, "the browser tests")
 
 
+def chromium_missing() -> None:
+    """No browser: say how to get one (`bash scripts/test.sh`, which skipped, installs none)."""
+    message = (
+        f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium fonts-nanum` "
+        "(fonts-nanum for Hangul), or run `bash .ci/run`, which installs both; CHROMIUM_PATH "
+        "names another binary"
+    )
+    if ON_CI:
+        pytest.fail(f"{message} (CI=true: the browser tests must run)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def browser_preconditions() -> None:
     real_stack_required("the browser tests")
     if not CHROMIUM.exists():
-        unmet(f"no Chromium at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)")
+        chromium_missing()
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,29 @@ def test_the_email_reads_well_at_phone_and_desktop_widths(
     assert horizontal_overflow(page) == 0
     width = page.evaluate("document.querySelector('h1').closest('table').offsetWidth")
     assert 560 <= width <= 600  # the 600 px column, centred
+
+
+def test_the_preview_file_of_the_main_job_reads_on_a_phone(
+    page: Page, default_categories: None, screenshot: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`manage.py email_preview` (what `scripts/run.sh` writes after the build), opened from
+    disk at 375 px: the chart inline, shown at a width where its smallest text is 11 px or more.
+    Screenshot: test-artifacts/screenshots/email-preview-375.png."""
+    from django.core.management import call_command
+
+    from digests.chart import CHART_WIDTH_PX, FONT_PX
+
+    render_caches_clear()
+    issue_create(papers_per_section=3, summary_length=1200)
+    call_command("email_preview", "--output-dir", str(tmp_path), stdout=StringIO())
+    (html_file,) = tmp_path.glob("*.html")
+
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(html_file.as_uri(), wait_until="load")
+    chart = page.locator("img[src^='data:image/png']").first
+    natural = page.evaluate("(img) => img.naturalWidth", chart.element_handle())
+    shown = chart.bounding_box()["width"]  # type: ignore[index]
+    assert natural == CHART_WIDTH_PX
+    assert min(FONT_PX.values()) * shown / natural >= 11
+    assert horizontal_overflow(page) == 0
+    screenshot(page, "email-preview-375")

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
+from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
-from digests.chart import ChartBar, chart_render
+from digests.chart import ChartBar, chart_figure, chart_render
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -64,3 +67,61 @@ def test_recolouring_a_laid_out_chart_gives_the_same_png_as_drawing_it_afresh() 
 
     assert first != second
     assert first == fresh == chart_render(bars=bars(True), title="오늘")
+
+
+# --- Read on a phone ---------------------------------------------------------------------------
+
+PHONE_WIDTH_PX = 375
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
+DAY_BARS = [
+    ChartBar("자연어 처리", 42, "#4C72B0"),
+    ChartBar("컴퓨터 비전", 17, "#55A868", highlighted=False),
+    ChartBar("Model training technique", 9, "#C44E52"),
+    ChartBar("LLM", 55, "#8172B2"),
+    ChartBar("강화 학습", 3, "#CCB974", highlighted=False),
+    ChartBar("멀티모달", 0, "#64B5CD"),
+]
+
+
+def chart_shown_width_on_a_phone() -> float:
+    """The chart's width in the digest email on a 375 px screen: the screen less the image's
+    horizontal padding (templates/email/_head.mjml), at most its width in digest.mjml."""
+    head = (TEMPLATES / "_head.mjml").read_text(encoding="utf-8")
+    padding = re.search(r'<mj-image padding="\d+px (\d+)px"', head)
+    digest = (TEMPLATES / "digest.mjml").read_text(encoding="utf-8")
+    width = re.search(r'<mj-image src="\{\{ chart_src \}\}"[^>]* width="(\d+)px"', digest)
+    assert padding and width, "the chart's size is no longer where this test reads it"
+    return min(PHONE_WIDTH_PX - 2 * int(padding.group(1)), int(width.group(1)))
+
+
+def test_every_text_of_the_chart_is_at_least_11_px_tall_in_the_email_on_a_phone() -> None:
+    figure = chart_figure(bars=DAY_BARS, title="2026-08-13 분야별 새 논문 수", subtitle="논문 수")
+    drawn_width = figure.get_figwidth() * figure.dpi
+    scale = chart_shown_width_on_a_phone() / drawn_width
+    texts = [text for text in figure.findobj(Text) if text.get_text()]
+    shown_px = {text.get_text(): text.get_fontsize() * figure.dpi / 72 * scale for text in texts}
+
+    assert len(shown_px) == 2 + 2 * len(DAY_BARS)  # title, subtitle, each label and count
+    assert min(shown_px.values()) >= 11, shown_px
+
+
+def test_the_phone_chart_is_drawn_as_wide_as_the_email_and_stays_small() -> None:
+    png: list[bytes] = []
+
+    missing = render_warnings(
+        lambda: png.append(chart_render(bars=DAY_BARS, title="2026-08-13 분야별 새 논문 수"))
+    )
+
+    assert missing == []
+    assert Image.open(io.BytesIO(png[0])).size[0] == 600  # the body of digest.mjml
+    assert len(png[0]) < 15_000
+
+
+def test_a_long_subtitle_is_wrapped_inside_the_chart() -> None:
+    subtitle = "opened and clicked are among those sent; bounced and complained where reported"
+
+    figure = chart_figure(bars=DAY_BARS[:2], title="Deliveries by status", subtitle=subtitle)
+    figure.canvas.draw()
+    right_edges = [text.get_window_extent().x1 for text in figure.findobj(Text) if text.get_text()]
+
+    assert max(right_edges) <= figure.get_figwidth() * figure.dpi
