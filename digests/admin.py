@@ -58,6 +58,7 @@ from .models import (
     SectionRevision,
     SummarySource,
 )
+from .weekly import week_of, week_papers
 
 EDITABLE_STATUSES = (Digest.Status.DRAFT, Digest.Status.APPROVED)
 
@@ -248,6 +249,8 @@ class SectionPaperForm(forms.ModelForm):
             field.queryset = digest.sections.all()
         if section_choices is not None:
             field.choices = section_choices
+        if digest is not None and digest.kind == Digest.Kind.WEEKLY:
+            self.instance.weekly = True  # shows again a paper of one of the week's daily issues
         if self.instance.pk:
             # An entry's paper is fixed (add another row instead): shown, not an input.
             self.fields["paper"].disabled = True
@@ -257,6 +260,8 @@ class SectionPaperForm(forms.ModelForm):
         paper: Paper = self.cleaned_data["paper"]
         if self.instance.pk or self.digest is None:
             return paper
+        if self.digest.kind == Digest.Kind.WEEKLY:
+            return self.weekly_paper_clean(paper)
         if paper.announced_on != self.digest.date:
             raise ValidationError(
                 f"{paper.arxiv_id} was announced on {paper.announced_on}, not on "
@@ -266,6 +271,22 @@ class SectionPaperForm(forms.ModelForm):
             raise ValidationError(f"{paper.arxiv_id} is already in the issue of {paper.digest}.")
         entry = SectionPaper.objects.filter(paper=paper).select_related("section__category")
         if shown := entry.first():
+            raise ValidationError(
+                f"{paper.arxiv_id} is already shown in {shown.section.category.name}."
+            )
+        return paper
+
+    def weekly_paper_clean(self, paper: Paper) -> Paper:
+        """A weekly issue shows papers of its week's sent daily issues, each once."""
+        assert self.digest is not None
+        week = week_of(self.digest.date)
+        if not week_papers(week).filter(pk=paper.pk).exists():
+            raise ValidationError(
+                f"{paper.arxiv_id} is not a paper of the daily issues sent in {week}: only those "
+                "can be added."
+            )
+        entry = SectionPaper.objects.filter(digest=self.digest, paper=paper)
+        if shown := entry.select_related("section__category").first():
             raise ValidationError(
                 f"{paper.arxiv_id} is already shown in {shown.section.category.name}."
             )
@@ -372,13 +393,14 @@ class DigestAdmin(admin.ModelAdmin):
     change_form_template = "admin/digests/digest/change_form.html"
     list_display = [
         "date",
+        "kind",
         "status_shown",
         "paper_count",
         "flagged_sections",
         "total_tokens",
         "estimated_cost",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "kind"]
     date_hierarchy = "date"
     fieldsets = [
         (None, {"fields": ["title", "introduction", "version"]}),
@@ -504,7 +526,8 @@ class DigestAdmin(admin.ModelAdmin):
         digest = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if digest is not None:
-            context |= integrity_views.integrity_context(request, digest)
+            if digest.kind == Digest.Kind.DAILY:  # a week has no feeds of its own to judge
+                context |= integrity_views.integrity_context(request, digest)
             context |= workflow.workflow_context(request, digest)
             context |= self.change_page_context(request, digest)
         return super().change_view(request, object_id, form_url, context)
@@ -547,7 +570,9 @@ class DigestAdmin(admin.ModelAdmin):
             return
         for section in DigestSection.objects.filter(pk__in=rechecks, digest=digest):
             section_flags_refresh(section=section, sources_changed=rechecks[section.pk])
-        if any(formset.model is SectionPaper and formset.has_changed() for formset in formsets):
+        papers_changed = any(f.model is SectionPaper and f.has_changed() for f in formsets)
+        # A weekly issue's counts and chart are its week's, whichever papers it shows.
+        if papers_changed and digest.kind == Digest.Kind.DAILY:
             digest_counts_refresh(digest=digest)
         if digest.status == Digest.Status.APPROVED:
             digest_unapprove(digest=digest, by=editor)
@@ -576,8 +601,10 @@ class DigestAdmin(admin.ModelAdmin):
         return [section.pk for section in [*edited, *formset.new_objects]]
 
     def _entries_save(self, *, formset: Any) -> set[int]:
-        """Saves the papers' rows; returns the sections whose papers changed."""
+        """Saves the papers' rows; returns the sections whose papers changed. A weekly issue's
+        rows only change what it shows: its papers stay their daily issues', as filed there."""
         touched: set[int] = set()
+        daily = formset.instance.kind == Digest.Kind.DAILY
         for entry_form in formset.initial_forms:
             if entry_form in formset.deleted_forms:
                 continue
@@ -586,11 +613,13 @@ class DigestAdmin(admin.ModelAdmin):
         for entry_form in formset.deleted_forms:
             if entry_form.instance.pk:
                 touched.add(entry_form.instance.section_id)
-                paper_remove(paper=entry_form.instance.paper)
+                if daily:
+                    paper_remove(paper=entry_form.instance.paper)
         entries = formset.save()
         for entry in entries:
             touched.add(entry.section_id)
-            paper_file(paper=entry.paper, section=entry.section)
+            if daily:
+                paper_file(paper=entry.paper, section=entry.section)
         if touched:
             DigestSection.objects.filter(pk__in=touched).update(entries_edited=True)
         return touched

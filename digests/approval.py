@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -62,6 +63,43 @@ def next_send_time(*, now: datetime | None = None) -> datetime:
     return _next_local(at=at, after=now or timezone.now())
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekly_send_at() -> tuple[int, time]:
+    """WEEKLY_SEND_DAY (mon..sun, as Python's weekday: 0 is Monday) and WEEKLY_SEND_TIME."""
+    day = str(settings.WEEKLY_SEND_DAY).strip().lower()[:3]
+    if day not in WEEKDAYS:
+        raise ImproperlyConfigured(f"WEEKLY_SEND_DAY must be one of {', '.join(WEEKDAYS)}")
+    try:
+        at = time.fromisoformat(str(settings.WEEKLY_SEND_TIME).strip())
+    except ValueError:
+        raise ImproperlyConfigured("WEEKLY_SEND_TIME must be HH:MM, e.g. 09:00") from None
+    return WEEKDAYS.index(day), at
+
+
+def next_weekly_send_time(*, now: datetime | None = None) -> datetime:
+    """The next WEEKLY_SEND_DAY at WEEKLY_SEND_TIME in DIGEST_SEND_TIMEZONE strictly after now,
+    in UTC."""
+    weekday, at = weekly_send_at()
+    after = now or timezone.now()
+    zone = send_timezone()
+    local = after.astimezone(zone)
+    ahead = (weekday - local.weekday()) % 7
+    candidate = datetime.combine(local.date() + timedelta(days=ahead), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(candidate.date() + timedelta(days=7), at, tzinfo=zone)
+    return candidate.astimezone(ZoneInfo("UTC"))
+
+
+def default_send_time(*, digest: Digest, now: datetime | None = None) -> datetime:
+    """When an issue goes out unless the approver says otherwise: a daily issue at the next
+    daily send time, a weekly one on the next WEEKLY_SEND_DAY at WEEKLY_SEND_TIME."""
+    if digest.kind == Digest.Kind.WEEKLY:
+        return next_weekly_send_time(now=now)
+    return next_send_time(now=now)
+
+
 def auto_approve_time(*, built_at: datetime) -> datetime:
     """When DIGEST_AUTO_APPROVE takes an issue built at `built_at` (if nobody acted before)."""
     at = time(settings.DIGEST_AUTO_APPROVE_HOUR, settings.DIGEST_AUTO_APPROVE_MINUTE)
@@ -93,7 +131,7 @@ def digest_approve(
     auto: bool = False,
     version: int | None = None,
 ) -> Digest:
-    """Draft -> approved, to be sent at send_at (default: the next daily send time). `auto`:
+    """Draft -> approved, to be sent at send_at (default: `default_send_time`). `auto`:
     approved by DIGEST_AUTO_APPROVE, not by a person, so only while no person has acted on it.
     `version`: the one the approver saw; approving an issue that changed since is refused
     (DigestChanged)."""
@@ -109,7 +147,7 @@ def digest_approve(
         draft = draft.filter(reviewed_at__isnull=True)
     changed = draft.update(
         status=Digest.Status.APPROVED,
-        send_at=send_at or next_send_time(now=now),
+        send_at=send_at or default_send_time(digest=digest, now=now),
         approved_at=now,
         approved_by=by[:150],
         auto_approved=auto,
@@ -159,7 +197,7 @@ def auto_approve_candidates(*, now: datetime) -> list[Digest]:
 
 
 def digests_auto_approve(*, now: datetime | None = None) -> list[int]:
-    """With DIGEST_AUTO_APPROVE on: approves, for the next daily send time, each candidate whose
+    """With DIGEST_AUTO_APPROVE on: approves, for its default send time, each candidate whose
     auto-approval time has passed. Returns the ids approved. Two runs at once approve each issue
     once (digest_approve is a conditional UPDATE; the loser is refused)."""
     if not settings.DIGEST_AUTO_APPROVE:
@@ -173,7 +211,7 @@ def digests_auto_approve(*, now: datetime | None = None) -> list[int]:
         try:
             digest_approve(
                 digest=digest,
-                send_at=next_send_time(now=now),
+                send_at=default_send_time(digest=digest, now=now),
                 by=AUTO_APPROVER,
                 auto=True,
                 version=digest.version,

@@ -1,4 +1,5 @@
-"""The public archive: every issue that has gone out, as web pages and an Atom feed.
+"""The public archive: every issue that has gone out, as web pages and an Atom feed. Weekly
+issues are listed with the daily ones, marked, each with its own page and Atom entry.
 
 An issue is public from the moment its send starts (status sending), not only once every
 email has gone out: the "view in browser" link in the first emails must already work.
@@ -37,6 +38,7 @@ WORDS = {
         "subscribe": "구독하기",
         "feed_title": "Daily AI Insights 지난 호",
         "feed_description": "arXiv에 새로 발표된 AI 논문의 일일 요약",
+        "weekly": "주간 호",
     },
     "en": {
         "archive_title": "Past issues",
@@ -54,6 +56,7 @@ WORDS = {
         "subscribe": "Subscribe",
         "feed_title": "Daily AI Insights: past issues",
         "feed_description": "A daily digest of new AI papers on arXiv",
+        "weekly": "Weekly issue",
     },
 }
 

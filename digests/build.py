@@ -313,7 +313,9 @@ def sections_replace(
     summarised: Sequence[tuple[SectionInput, SectionSummary]],
     groups: dict[int, list[Paper]],
     kept: set[int],
+    weekly: bool = False,
 ) -> None:
+    """`weekly`: the entries of a weekly issue (papers its week's daily issues showed)."""
     digest.sections.exclude(category_id__in=kept).delete()
     entries: list[SectionPaper] = []
     for section_input, summary in summarised:
@@ -330,7 +332,7 @@ def sections_replace(
             paper_count=len(groups[category.pk]),
         )
         entries += [
-            SectionPaper(section=section, digest=digest, paper=paper, position=index)
+            SectionPaper(section=section, digest=digest, paper=paper, position=index, weekly=weekly)
             for index, paper in enumerate(section_input.papers)
         ]
     SectionPaper.objects.bulk_create(entries)

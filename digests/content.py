@@ -6,9 +6,10 @@ Markdown once; templates then get lists and strings and never touch the database
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
 from django.conf import settings
@@ -68,6 +69,16 @@ class DigestContent:
     language: str  # the language of the summaries (DIGEST_LANGUAGE)
     sections: tuple[SectionItem, ...]  # the editor's order
     bars: tuple[CategoryBar, ...]  # every active category and any with a section, chart order
+    kind: str = Digest.Kind.DAILY  # a weekly issue: its date is the Sunday ending its ISO week
+
+    @property
+    def weekly(self) -> bool:
+        return self.kind == Digest.Kind.WEEKLY
+
+    @property
+    def week_start(self) -> dt.date:
+        """The Monday of a weekly issue's week (its date is that week's Sunday)."""
+        return self.date - timedelta(days=6)
 
     def sections_for(self, category_ids: frozenset[int]) -> tuple[SectionItem, ...]:
         return tuple(s for s in self.sections if s.category_id in category_ids)
@@ -141,4 +152,5 @@ def digest_content_load(*, digest: Digest) -> DigestContent:
         language=settings.DIGEST_LANGUAGE,
         sections=tuple(_section_item(s) for s in sections),
         bars=_bars(sections),
+        kind=digest.kind,
     )

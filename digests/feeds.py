@@ -1,8 +1,9 @@
-"""The Atom feed of the archive (/archive/atom.xml): one entry per public issue."""
+"""The Atom feed of the archive (/archive/atom.xml): one entry per public issue, daily or weekly
+(its id is its page's address; its Atom category says which)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.contrib.syndication.views import Feed
 from django.db.models import QuerySet
@@ -32,10 +33,17 @@ class ArchiveFeed(Feed):
         return public_issues().defer("chart_png")[:FEED_ISSUES]
 
     def item_title(self, item: Digest) -> str:
+        if item.kind == Digest.Kind.WEEKLY:
+            monday = item.date - timedelta(days=6)
+            return f"{item.title} · {monday.isoformat()} – {item.date.isoformat()}"
         return f"{item.title} · {item.date.isoformat()}"
 
     def item_link(self, item: Digest) -> str:
         return reverse("digests:archive-issue", kwargs={"day": item.date.isoformat()})
+
+    def item_categories(self, item: Digest) -> tuple[str, ...]:
+        """The issue's kind (daily or weekly), as the entry's Atom category."""
+        return (item.kind,)
 
     def item_description(self, item: Digest) -> str:
         """The issue's text: introduction, each category's summary and its sources."""

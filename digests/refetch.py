@@ -47,7 +47,12 @@ class RefetchOutcome:
 
 
 def refetch_check(*, digest: Digest) -> None:
-    """Raises RefetchRefused unless the issue is a draft."""
+    """Raises RefetchRefused unless the issue is a daily draft."""
+    if digest.kind == Digest.Kind.WEEKLY:
+        raise RefetchRefused(
+            f"The issue of {digest.date} is a weekly issue: it has no feeds of its own. Rebuild "
+            "it with build_weekly once the week's daily issues are complete."
+        )
     if digest.status != Digest.Status.DRAFT:
         raise RefetchRefused(
             f"The issue of {digest.date} is {digest.get_status_display()}: only a draft can be "

@@ -35,7 +35,8 @@ from .editing import (
 )
 from .llm import LLMUnavailable, llm_usage_for
 from .models import Digest, DigestSection, Regeneration, SectionRevision, SummarySource
-from .summarize import SectionSummary, section_summarize_fresh
+from .summarize import SectionSummary, section_summarize_fresh, weekly_section_summarize_fresh
+from .weekly import weekly_section_input
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +144,13 @@ def regeneration_apply(*, regeneration: Regeneration) -> None:
     if not source.papers:
         raise RegenerationFailed("The section has no papers: there is nothing to summarise.")
     papers = [p.pk for p in source.papers]
+    language, day = settings.DIGEST_LANGUAGE, section.digest.date
     try:
-        summary = section_summarize_fresh(
-            section=source,
-            language=settings.DIGEST_LANGUAGE,
-            digest_date=section.digest.date,
-        )
+        if section.digest.kind == Digest.Kind.WEEKLY:  # from the week's reports and papers
+            item = weekly_section_input(section)
+            summary = weekly_section_summarize_fresh(item=item, language=language, digest_date=day)
+        else:
+            summary = section_summarize_fresh(section=source, language=language, digest_date=day)
     finally:
         digest_usage_update(digest=section.digest)  # the calls cost money, answered or not
     section_replace(regeneration=regeneration, summary=summary, papers=papers)

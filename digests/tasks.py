@@ -14,11 +14,12 @@ from celery.contrib.django.task import DjangoTask
 from django.db import OperationalError
 
 from .approval import digests_auto_approve
-from .build import digest_build
+from .build import BuildRefused, digest_build
 from .ingest import feeds_fetch
 from .pipeline import daily_run
 from .refetch import day_refetch
 from .regenerate import regeneration_run
+from .weekly import week_parse, weekly_build
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,18 @@ def fetch_papers(urls: list[str] | None = None) -> dict[str, Any]:
 def build_digest(day: str | None = None) -> dict[str, Any]:
     report = digest_build(day=date.fromisoformat(day) if day else None, log=logger.info)
     return {"day": str(report.day), "digest_id": report.digest_id, "reason": report.reason}
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def build_weekly(week: str | None = None) -> dict[str, Any]:
+    """Beat (on WEEKLY_SEND_DAY): the draft weekly issue of the last complete week, or `week`
+    ("2026-W33")."""
+    try:
+        report = weekly_build(week=week_parse(week) if week else None, log=logger.info)
+    except BuildRefused as refused:  # already approved or sent: nothing to do, not a failure
+        logger.info("build_weekly: %s", refused)
+        return {"week": week, "digest_id": None, "reason": str(refused)}
+    return {"week": report.week, "digest_id": report.digest_id, "reason": report.reason}
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)

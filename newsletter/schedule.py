@@ -36,6 +36,18 @@ def schedule() -> list[ScheduledTask]:
             day_of_week=settings.DIGEST_SCHEDULE_DAYS,
             timezone=settings.DIGEST_SCHEDULE_TIMEZONE,
         ),
+        # On WEEKLY_SEND_DAY (default Saturday), 30 minutes after the daily send time (default
+        # 07:30) in DIGEST_SEND_TIMEZONE (Asia/Seoul): the week's daily issues, Friday's
+        # included, have gone out; editors have until WEEKLY_SEND_TIME (09:00) to review.
+        ScheduledTask(
+            name="Weekly digest: build the draft",
+            task="digests.tasks.build_weekly",
+            description="Builds the draft weekly issue from the week's sent daily issues.",
+            minute=str(weekly_build_time()[1]),
+            hour=str(weekly_build_time()[0]),
+            day_of_week=str(settings.WEEKLY_SEND_DAY),
+            timezone=settings.DIGEST_SEND_TIMEZONE,
+        ),
         # Every minute: start (or resume) the send of approved digests whose send time has come.
         ScheduledTask(
             name="Delivery: send due digests",
@@ -79,6 +91,12 @@ def schedule() -> list[ScheduledTask]:
             timezone="UTC",
         ),
     ]
+
+
+def weekly_build_time() -> tuple[int, int]:
+    """(hour, minute): 30 minutes after DIGEST_SEND_HOUR:MINUTE, the daily send time."""
+    minutes = (settings.DIGEST_SEND_HOUR * 60 + settings.DIGEST_SEND_MINUTE + 30) % (24 * 60)
+    return divmod(minutes, 60)
 
 
 def crontab_for(entry: ScheduledTask) -> CrontabSchedule:

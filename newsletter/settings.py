@@ -8,6 +8,7 @@ variable. With DEBUG off, missing secrets stop start-up with a message naming th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -207,6 +208,10 @@ DIGEST_SEND_MINUTE = env_int("DIGEST_SEND_MINUTE", 0)
 # the WEEKLY_TOP_PAPERS most important papers per category.
 WEEKLY_SEND_DAY = env("WEEKLY_SEND_DAY", "sat")
 WEEKLY_SEND_TIME = env("WEEKLY_SEND_TIME", "09:00")
+if WEEKLY_SEND_DAY.strip().lower()[:3] not in {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}:
+    raise ImproperlyConfigured(f"WEEKLY_SEND_DAY must be mon..sun, got {WEEKLY_SEND_DAY!r}")
+if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", WEEKLY_SEND_TIME.strip()):
+    raise ImproperlyConfigured(f"WEEKLY_SEND_TIME must be HH:MM, got {WEEKLY_SEND_TIME!r}")
 WEEKLY_TOP_PAPERS = env_int("WEEKLY_TOP_PAPERS", 5)
 # A reader's keyword rules: at most KEYWORDS_MAX lines of each kind, KEYWORD_MAX_CHARS each.
 KEYWORDS_MAX = env_int("KEYWORDS_MAX", 20)

@@ -41,6 +41,18 @@ def test_setup_schedule_keeps_a_time_an_operator_changed_unless_reset(settings) 
     assert PeriodicTask.objects.get(name=DAILY_RUN.name).crontab.hour == "20"
 
 
+def test_the_weekly_draft_is_built_on_the_weekly_send_day_after_the_daily_send(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    call_command("setup_schedule")
+
+    task = PeriodicTask.objects.get(task="digests.tasks.build_weekly")
+    # Saturday 07:30 Seoul: the week's daily issues have gone out at 07:00, and editors have
+    # until WEEKLY_SEND_TIME (09:00) to review.
+    assert (task.crontab.day_of_week, task.crontab.hour, task.crontab.minute) == ("sat", "7", "30")
+    assert str(task.crontab.timezone) == "Asia/Seoul"
+
+
 def test_the_schedule_time_is_a_setting(settings) -> None:  # type: ignore[no-untyped-def]
     settings.DIGEST_SCHEDULE_HOUR = 21
     settings.DIGEST_SCHEDULE_MINUTE = 5

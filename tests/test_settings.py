@@ -142,6 +142,19 @@ def test_a_misspelt_debug_stops_start_up_naming_it() -> None:
         settings_read(DEBUG="ture")
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [("WEEKLY_SEND_DAY", "someday"), ("WEEKLY_SEND_TIME", "9 am")]
+)
+def test_a_malformed_weekly_send_time_stops_start_up_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=name):
+        settings_read(**{name: value})
+
+
+def test_the_weekly_send_time_is_read_from_the_environment() -> None:
+    read = settings_read(WEEKLY_SEND_DAY="Friday", WEEKLY_SEND_TIME="18:30")
+    assert (read["WEEKLY_SEND_DAY"], read["WEEKLY_SEND_TIME"]) == ("Friday", "18:30")
+
+
 def test_celery_runs_tasks_eagerly_without_a_broker() -> None:
     assert settings_value("CELERY_TASK_ALWAYS_EAGER") is True
 

@@ -30,10 +30,10 @@ from django.views.decorators.http import require_POST
 from digests.approval import (
     ApprovalRefused,
     auto_approve_time,
+    default_send_time,
     digest_approve,
     digest_unapprove,
     local_time_label,
-    next_send_time,
     send_timezone,
 )
 from digests.editing import admin_log
@@ -132,7 +132,9 @@ def workflow_context(request: HttpRequest, digest: Digest) -> dict[str, Any]:
         "can_approve": draft and has_sections and user.has_perm("digests.approve_digest"),
         "can_cancel": digest.status == Digest.Status.APPROVED
         and user.has_perm("digests.approve_digest"),
-        "send_at_default": next_send_time().astimezone(send_timezone()).strftime(DATETIME_LOCAL),
+        "send_at_default": default_send_time(digest=digest)
+        .astimezone(send_timezone())
+        .strftime(DATETIME_LOCAL),
     }
     return {"workflow": panel}
 
