@@ -36,7 +36,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from digests.approval import AUTO_APPROVE_RECENT_DAYS, local_time_label, next_send_time
+from digests.approval import AUTO_APPROVE_RECENT_DAYS, default_send_time, local_time_label
 from digests.models import DailyRun, Digest, DigestSection
 
 from .emails import notice_email_send
@@ -195,7 +195,7 @@ def _draft_ready(digest: Digest, sections: list[tuple[int, list[Any]]], now: dat
         suspects = suspect_lines(digest.integrity or {})
         if suspects:
             lines += ["", phrase("suspect"), *suspects]
-        when = local_time_label(next_send_time(now=now))
+        when = local_time_label(default_send_time(digest=digest, now=now))
         url = admin_url("digests_digest_change", digest.pk)
         lines += ["", phrase("send_time", when=when), phrase("review", url=url)]
         return NoticeText(phrase("draft_ready.subject", date=digest.date), "\n".join(lines))
@@ -288,7 +288,6 @@ def events_due(*, now: datetime | None = None) -> list[Event]:
 
 def _digest_events(*, now: datetime) -> list[Event]:
     lead = timedelta(minutes=settings.NOTIFY_APPROVAL_LEAD_MINUTES)
-    send_time = next_send_time(now=now)
     recent_day = (now - timedelta(days=AUTO_APPROVE_RECENT_DAYS)).date()
     digests = Digest.objects.filter(
         Q(status=Digest.Status.DRAFT, built_at__isnull=False, date__gte=recent_day)
@@ -304,7 +303,9 @@ def _digest_events(*, now: datetime) -> list[Event]:
             assert digest.built_at is not None  # filtered on
             if digest.built_at >= now - RECENT:
                 events.append(_draft_ready(digest, sections.get(digest.pk, []), now))
-            # Built inside the lead time: its "draft ready" already says when it goes out.
+            # Built inside the lead time: its "draft ready" already says when it goes out. A
+            # weekly draft's send time is the weekly one.
+            send_time = default_send_time(digest=digest, now=now)
             if send_time - now <= lead and digest.built_at < send_time - lead:
                 events.append(_time_due(digest, kind="approval_due", at=send_time, now=now))
         elif digest.status == Digest.Status.SENT:

@@ -346,6 +346,21 @@ def test_a_draft_not_approved_is_told_when_the_send_time_is_close() -> None:
     assert "The send time, 2026-08-15 07:00 Asia/Seoul, is 50 minutes away." in message.body
 
 
+def test_a_weekly_draft_is_told_against_the_weekly_send_time(settings: Any) -> None:
+    """Not the daily 07:00: a weekly draft goes out on WEEKLY_SEND_DAY at WEEKLY_SEND_TIME."""
+    settings.WEEKLY_SEND_DAY, settings.WEEKLY_SEND_TIME = "sat", "09:00"
+    with time_machine.travel(BEFORE_SEND, tick=False):  # 50 minutes before the daily send
+        weekly = built_draft(
+            day=date(2026, 8, 16),
+            kind=Digest.Kind.WEEKLY,
+            built_at=BEFORE_SEND - timedelta(hours=10),
+        )
+        scan()
+    assert list(Notice.objects.values_list("kind", flat=True)) == ["draft_ready"]
+    assert "2026-08-15 09:00 Asia/Seoul" in Notice.objects.get().body
+    assert weekly.kind == Digest.Kind.WEEKLY
+
+
 def test_a_draft_built_inside_the_lead_time_is_told_once_as_ready() -> None:
     with time_machine.travel(BEFORE_SEND, tick=False):
         built_draft(built_at=BEFORE_SEND - timedelta(minutes=5))
