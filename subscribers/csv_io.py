@@ -21,8 +21,15 @@ from django.utils import timezone
 
 from digests.models import Category
 
+from .keywords import KeywordError
 from .models import SUPPRESSED_STATUSES, Subscriber
-from .services import LANGUAGE_CODES, email_normalise, language_or_default
+from .services import (
+    LANGUAGE_CODES,
+    ReaderChoice,
+    email_normalise,
+    keywords_apply,
+    language_or_default,
+)
 
 EXPORT_COLUMNS = [
     "email",
@@ -34,7 +41,13 @@ EXPORT_COLUMNS = [
     "consent_wording_version",
     "confirmed_at",
     "created_at",
+    "cadence",
+    "keywords_include",  # one keyword or "quoted phrase" per line, in one cell
+    "keywords_exclude",
+    "keywords_all_categories",  # "yes" or ""
 ]
+YES = frozenset({"yes", "true", "1", "on"})
+NO = frozenset({"", "no", "false", "0", "off"})
 CATEGORY_SEPARATOR = ";"
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
@@ -62,6 +75,7 @@ class ImportRow:
     email: str
     categories: list[Category]
     language: str
+    choice: ReaderChoice = field(default_factory=ReaderChoice)
 
 
 # --- Export -----------------------------------------------------------------------------------
@@ -82,6 +96,10 @@ def subscribers_csv_rows(*, subscribers: Iterable[Subscriber]) -> Iterator[list[
             _cell(subscriber.consent_wording_version),
             _iso(subscriber.confirmed_at),
             _iso(subscriber.created_at),
+            subscriber.cadence,
+            _cell(subscriber.keywords_include),
+            _cell(subscriber.keywords_exclude),
+            "yes" if subscriber.keywords_all_categories else "",
         ]
 
 
@@ -111,8 +129,9 @@ def _iso(value: datetime | None) -> str:
 def subscribers_import(
     *, data: bytes, confirmed: bool, consent_note: str, imported_by: str
 ) -> ImportReport:
-    """Add the new addresses in a CSV file with an `email` and optional `categories` (slugs) and
-    `language` columns.
+    """Add the new addresses in a CSV file with an `email` and optional `categories` (slugs),
+    `language`, `cadence` and keyword (`keywords_include`, `keywords_exclude`: one rule per line
+    of the cell; `keywords_all_categories`: yes or no) columns, as the export writes them.
 
     `confirmed` makes them active with the consent recorded (`consent_note` is required then);
     otherwise they are pending, listed in `to_confirm` for `tasks.confirmation_emails_enqueue`.
@@ -207,6 +226,8 @@ def _row_parse(
         problem = f"unknown categories: {', '.join(unknown)} (known: {', '.join(categories)})"
     if not problem and language and language not in LANGUAGE_CODES:
         problem = f"unknown language {language!r} (known: {', '.join(sorted(LANGUAGE_CODES))})"
+    choice, choice_problem = _choice_parse(record)
+    problem = problem or choice_problem
     if problem:
         report.invalid.append((line, problem))
         return None
@@ -216,7 +237,35 @@ def _row_parse(
         email=email,
         categories=chosen or default_categories,
         language=language_or_default(language),
+        choice=choice,
     )
+
+
+def _uncell(value: Any) -> str:
+    """A cell as the export wrote it, without the quote that kept a spreadsheet from running it."""
+    text = str(value or "").strip()
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_PREFIXES) else text
+
+
+def _choice_parse(record: dict[str | Any, Any]) -> tuple[ReaderChoice, str]:
+    """The row's cadence and keyword rules, or the problem with them."""
+    cadence = (record.get("cadence") or "").strip().lower() or Subscriber.Cadence.DAILY
+    everywhere = (record.get("keywords_all_categories") or "").strip().lower()
+    choice = ReaderChoice(
+        keywords_include=_uncell(record.get("keywords_include")),
+        keywords_exclude=_uncell(record.get("keywords_exclude")),
+        keywords_all_categories=everywhere in YES,
+        cadence=cadence,
+    )
+    if cadence not in Subscriber.Cadence.values:
+        return choice, f"unknown cadence {cadence!r} (known: daily, weekly)"
+    if everywhere not in YES | NO:
+        return choice, f"keywords_all_categories must be yes or no, not {everywhere!r}"
+    try:
+        keywords_apply(Subscriber(), choice=choice)
+    except KeywordError as error:
+        return choice, f"keywords: {' '.join(error.messages)}"
+    return choice, ""
 
 
 def _email_problem(email: str) -> str | None:
@@ -245,6 +294,7 @@ def _row_import(
         language=row.language,
         consent_source=f"admin import by {imported_by}"[:300],
     )
+    keywords_apply(subscriber, choice=row.choice)  # checked when the row was read
     if confirmed:
         subscriber.status = Subscriber.Status.ACTIVE
         subscriber.confirmed_at = subscriber.consent_at = now

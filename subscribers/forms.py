@@ -13,7 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 from digests.models import Category
 
-from .services import email_normalise
+from .keywords import KeywordError, rules_parse
+from .models import Subscriber
+from .services import ReaderChoice, email_normalise
 
 EMAIL_MAX_LENGTH = 254
 # More boxes than there are categories is not a person ticking them.
@@ -82,7 +84,56 @@ def categories_offer(field: forms.Field, categories: list[Category]) -> None:
     field.choices = [(category.pk, category.name) for category in categories]
 
 
-class SignupForm(forms.Form):
+class KeywordsField(forms.CharField):
+    """One keyword or "quoted phrase" per line (subscribers/keywords.py); the text is kept as
+    typed, each bad line named in the error."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.Textarea({"rows": 4, "cols": 40}))
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> str:
+        text = str(super().clean(value) or "")
+        try:
+            rules_parse(text)
+        except KeywordError as error:
+            raise ValidationError(error.messages, code="keywords") from None
+        return text
+
+
+class ReaderChoiceFields(forms.Form):
+    """The fields both pages share: keyword rules and cadence (the model's field names)."""
+
+    keywords_include = KeywordsField(label=_("Keywords to look for"))
+    keywords_exclude = KeywordsField(label=_("Keywords to leave out"))
+    keywords_all_categories = forms.BooleanField(
+        required=False, label=_("Also show matching papers from categories I did not choose")
+    )
+    cadence = forms.ChoiceField(
+        choices=[
+            (Subscriber.Cadence.DAILY, _("Daily: every arXiv announcement day")),
+            (Subscriber.Cadence.WEEKLY, _("Weekly: the week's most important papers")),
+        ],
+        initial=Subscriber.Cadence.DAILY,
+        # A post without it (an older page still open) means the default, daily.
+        required=False,
+        widget=forms.RadioSelect,
+        label=_("How often"),
+        error_messages={"invalid_choice": _("Choose daily or weekly.")},
+    )
+
+    def reader_choice(self) -> ReaderChoice:
+        data = self.cleaned_data
+        return ReaderChoice(
+            keywords_include=data.get("keywords_include") or "",
+            keywords_exclude=data.get("keywords_exclude") or "",
+            keywords_all_categories=bool(data.get("keywords_all_categories")),
+            cadence=data.get("cadence") or Subscriber.Cadence.DAILY,
+        )
+
+
+class SignupForm(ReaderChoiceFields):
     email = EmailAddressField(label=_("Email address"))
     categories = CategoryChoiceField(
         queryset=Category.objects.none(),
@@ -97,12 +148,13 @@ class SignupForm(forms.Form):
         categories = list(active_categories())
         categories_offer(self.fields["categories"], categories)
         self.initial.setdefault("categories", [c.pk for c in categories])
+        self.initial.setdefault("cadence", Subscriber.Cadence.DAILY)
 
     def is_robot(self) -> bool:
         return bool(str(self.data.get("homepage", "")).strip())
 
 
-class PreferencesForm(forms.Form):
+class PreferencesForm(ReaderChoiceFields):
     categories = CategoryChoiceField(
         queryset=Category.objects.none(),
         widget=forms.CheckboxSelectMultiple,

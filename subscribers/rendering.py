@@ -1,11 +1,23 @@
-"""The digest email, rendered once per variant (a distinct choice of categories) and language,
-then personalised per reader by replacing two placeholders. Every digest email is built here.
+"""The digest email, rendered once per variant (a distinct choice of categories, and keyword
+rules where they change the issue) and language, then personalised per reader by replacing two
+placeholders. Every digest email is built here.
+
+Keywords (subscribers/keywords.py): a variant key "3,5+<keywords_key>" names the reader's rules,
+read from a reader who has them (`keyword_rules`, one query per chunk for all its variants). In
+each chosen section a paper matching an exclude rule is left out; one matching an include rule
+is marked ("★ keyword") and, when it is not among the section's top papers, added after them
+from the issue's other papers of that category (`keyword_pool`: one query per issue and process).
+With keywords_all_categories, matches from categories the reader did not choose follow the
+sections in one more, "★ Your keywords in other categories" (no summary: the reader did not
+choose those reports). The summaries stay the editors' text. `keywords_in_effect` tells the
+plan which rules change this issue at all; the others share their categories' email.
 
 How the sending engine uses it:
 
 1. `content = digest_context(digest=digest)`: every database read (three queries), once per
    digest (or per chunk; it is cached per process on (digest id, updated_at)).
-2. Per distinct (variant key, language) in a chunk, with `key = variant_key(category_ids)`:
+2. Per distinct (variant key, language) in a chunk, with
+   `key = variant_key(category_ids, keywords_key)`:
    `cid = chart_cid_make(digest_id=digest.pk, key=key)` and
    `variant = variant_render(content=content, key=key, language=language, chart_cid=cid)`.
    MJML is compiled here, once per variant, and the result is cached per process.
@@ -41,6 +53,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMessage
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
@@ -48,8 +61,11 @@ from mjml import mjml2html
 
 from digests.build import text_for
 from digests.chart import ChartBar, chart_render
-from digests.content import DigestContent, SectionItem, digest_content_load
-from digests.models import Digest
+from digests.content import DigestContent, PaperItem, SectionItem, digest_content_load, paper_url
+from digests.models import Digest, Paper
+
+from .keywords import NO_RULES, KeywordRules, PaperIndex, rules_of_fields
+from .models import Delivery, Subscriber
 
 PERSONAL = ("preferences_url", "unsubscribe_url")
 BRAND = "Daily AI Insights"
@@ -84,6 +100,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "empty_other": "다른 분야의 요약은 웹에서 볼 수 있습니다.",
         "empty_link": "이번 호 전체 보기",
         "empty_change": "분야를 바꾸려면 구독 설정을 열어 주세요.",
+        "keyword_badge": "★ 키워드",
+        "keywords_other": "★ 다른 분야의 키워드 논문",
+        "keywords_subject": "키워드 논문",
     },
     "en": {
         "weekdays": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
@@ -107,6 +126,9 @@ WORDS: dict[str, dict[str, Any]] = {
         "empty_other": "The summaries of the other categories are on the web.",
         "empty_link": "Read the full issue",
         "empty_change": "To change your categories, open your preferences.",
+        "keyword_badge": "★ keyword",
+        "keywords_other": "★ Your keywords in other categories",
+        "keywords_subject": "your keywords",
     },
 }
 MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
@@ -117,9 +139,14 @@ def placeholder(name: str) -> str:
     return f"@@{name}@@"
 
 
+# Between the categories of a variant key and the reader's keywords_key ("3,5+1f0c..."):
+# a character MIME boundaries and Content-IDs allow.
+KEYWORDS_MARK = "+"
+
+
 @dataclass(frozen=True)
 class RenderedVariant:
-    key: str  # sorted category ids joined by "," ("" = none)
+    key: str  # sorted category ids joined by "," ("" = none), then "+keywords_key" if any
     subject: str
     html: str  # placeholders @@preferences_url@@, @@unsubscribe_url@@; chart at cid:<chart_cid>
     text: str  # same content and placeholders
@@ -127,12 +154,20 @@ class RenderedVariant:
     empty: bool  # no section today for the reader's categories: the short note
 
 
-def variant_key(category_ids: Iterable[int]) -> str:
-    return ",".join(str(pk) for pk in sorted({int(pk) for pk in category_ids}))
+def variant_key(category_ids: Iterable[int], keywords_key: str = "") -> str:
+    """Readers with the same categories and the same keyword rules share one rendering."""
+    categories = ",".join(str(pk) for pk in sorted({int(pk) for pk in category_ids}))
+    return f"{categories}{KEYWORDS_MARK}{keywords_key}" if keywords_key else categories
 
 
 def variant_ids(key: str) -> frozenset[int]:
-    return frozenset(int(part) for part in key.split(",") if part.strip())
+    categories = key.partition(KEYWORDS_MARK)[0]
+    return frozenset(int(part) for part in categories.split(",") if part.strip())
+
+
+def variant_keywords(key: str) -> str:
+    """The keywords_key of a variant key ("" for none)."""
+    return key.partition(KEYWORDS_MARK)[2]
 
 
 def words_for(language: str) -> dict[str, Any]:
@@ -235,13 +270,191 @@ def variant_chart(*, content: DigestContent, key: str) -> bytes:
     return png
 
 
+# --- Keywords ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolPaper:
+    """A paper of the issue a keyword may bring in: its item, category and importance."""
+
+    item: PaperItem
+    category_id: int
+
+
+@dataclass(frozen=True)
+class KeywordPool:
+    """The issue's papers for keyword matching: those shown in its sections and the rest of the
+    day's papers in its categories (not taken out by an editor), most important first."""
+
+    papers: tuple[PoolPaper, ...]
+    index: PaperIndex
+    number_of: dict[str, int]  # arxiv id -> its place in `papers`
+
+
+_pool_cache: OrderedDict[tuple[int, float], KeywordPool] = OrderedDict()
+
+
+def keyword_pool_load(*, content: DigestContent) -> KeywordPool:
+    """One query: the papers shown and the day's other papers, with their abstracts."""
+    shown = {p.arxiv_id: s.category_id for s in content.sections for p in s.papers}
+    rows = (
+        Paper.objects.filter(
+            Q(digest_id=content.digest_id, excluded=False, category__isnull=False)
+            | Q(arxiv_id__in=list(shown))
+        )
+        .order_by("-importance", "arxiv_id")
+        .values_list("arxiv_id", "title", "abstract", "authors", "abs_url", "category_id")
+    )
+    papers, texts = [], []
+    for arxiv_id, title, abstract, authors, abs_url, category_id in rows:
+        title = " ".join(title.split())
+        url = paper_url(arxiv_id=arxiv_id, abs_url=abs_url)
+        item = PaperItem(arxiv_id, title, tuple(str(a) for a in authors or ()), url)
+        papers.append(PoolPaper(item, shown.get(arxiv_id, category_id)))
+        texts.append(f"{title}\n{abstract}")
+    return KeywordPool(
+        tuple(papers), PaperIndex(texts), {p.item.arxiv_id: n for n, p in enumerate(papers)}
+    )
+
+
+def keyword_pool(*, content: DigestContent) -> KeywordPool:
+    """The pool, loaded once per issue and process."""
+    cache_key = (content.digest_id, content.updated_at.timestamp())
+    with _content_lock:
+        if cache_key in _pool_cache:
+            return _pool_cache[cache_key]
+    pool = keyword_pool_load(content=content)
+    with _content_lock:
+        _pool_cache[cache_key] = pool
+        while len(_pool_cache) > 2:
+            _pool_cache.popitem(last=False)
+    return pool
+
+
+RULES_FIELDS = ("keywords_key", "keywords_include", "keywords_exclude", "keywords_all_categories")
+RULES_CACHE_SIZE = 2_000
+# A key names its rules (a digest of them), so what was read once stays true.
+_rules_cache: OrderedDict[str, KeywordRules] = OrderedDict()
+
+
+def _rules_remember(key: str, rules: KeywordRules) -> None:
+    with _content_lock:
+        _rules_cache[key] = rules
+        while len(_rules_cache) > RULES_CACHE_SIZE:
+            _rules_cache.popitem(last=False)
+
+
+def keyword_rules_remember(
+    rows: Iterable[tuple[str, str, str, bool]],
+) -> dict[str, KeywordRules]:
+    """The rules of (RULES_FIELDS) rows by key, kept for the renderings to come."""
+    found: dict[str, KeywordRules] = {}
+    for key, include, exclude, everywhere in rows:
+        if key and key not in found:
+            found[key] = rules_of_fields(
+                include=include, exclude=exclude, all_categories=everywhere
+            )
+            _rules_remember(key, found[key])
+    return found
+
+
+def keyword_rules_load(*, keys: Iterable[str]) -> None:
+    """The rules of the keys not known yet, from a reader of each: one query for them all
+    (a chunk calls this for its variants before rendering them)."""
+    with _content_lock:
+        wanted = {key for key in keys if key and key not in _rules_cache}
+    if wanted:
+        readers = Subscriber.objects.filter(keywords_key__in=wanted).order_by()
+        keyword_rules_remember(readers.values_list(*RULES_FIELDS).distinct())
+
+
+def keyword_rules(*, key: str, digest_id: int) -> KeywordRules:
+    """The rules a keywords_key names, from a reader who has them. When no reader has them any
+    more (all who had them changed their rules since the send was planned), the current rules
+    of a reader planned with them: what that reader wants now."""
+    if not key:
+        return NO_RULES
+    keyword_rules_load(keys=[key])
+    with _content_lock:
+        if key in _rules_cache:
+            return _rules_cache[key]
+    planned = Delivery.objects.filter(
+        digest_id=digest_id, variant__endswith=f"{KEYWORDS_MARK}{key}", subscriber__isnull=False
+    )
+    row = planned.values_list(*(f"subscriber__{name}" for name in RULES_FIELDS[1:])).first()
+    if row is None:
+        return NO_RULES
+    return rules_of_fields(include=row[0], exclude=row[1], all_categories=row[2])
+
+
+def keywords_in_effect(*, content: DigestContent, rules: Mapping[str, KeywordRules]) -> set[str]:
+    """The keys whose rules change something in this issue: an include match anywhere in the
+    pool (not also excluded) or an exclude match among the papers shown. Readers with other
+    rules get the email of their categories: it is the same."""
+    pool = keyword_pool(content=content)
+    shown = frozenset(
+        pool.number_of[p.arxiv_id]
+        for s in content.sections
+        for p in s.papers
+        if p.arxiv_id in pool.number_of
+    )
+    found = set()
+    for key, one in rules.items():
+        included, excluded = pool.index.rules_matches(one)
+        if included or excluded & shown:
+            found.add(key)
+    return found
+
+
+@dataclass(frozen=True)
+class KeywordView:
+    """What a reader's rules do to an issue: papers left out, papers marked, and the marked
+    papers of categories they did not choose (with keywords_all_categories)."""
+
+    excluded: frozenset[str]  # arxiv ids
+    included: frozenset[str]
+    extra_by_category: dict[int, tuple[PaperItem, ...]]  # chosen category -> matches beyond its top
+    other: tuple[tuple[str, PaperItem], ...]  # (category name, paper) outside the choice
+
+
+def keyword_view(
+    *, content: DigestContent, chosen: frozenset[int], rules: KeywordRules
+) -> KeywordView | None:
+    if rules.empty:
+        return None
+    pool = keyword_pool(content=content)
+    included, excluded = pool.index.rules_matches(rules)
+    shown = {p.arxiv_id for s in content.sections for p in s.papers if s.category_id in chosen}
+    names = {bar.category_id: bar.name for bar in content.bars}
+    extra: dict[int, list[PaperItem]] = {}
+    other: list[tuple[int, str, PaperItem]] = []
+    order = {s.category_id: n for n, s in enumerate(content.sections)}
+    for number in sorted(included):
+        paper = pool.papers[number]
+        if paper.item.arxiv_id in shown:
+            continue
+        if paper.category_id in chosen:
+            extra.setdefault(paper.category_id, []).append(paper.item)
+        elif rules.all_categories and paper.category_id in order:
+            name = names.get(paper.category_id, "")
+            other.append((order.get(paper.category_id, len(order)), name, paper.item))
+    return KeywordView(
+        excluded=frozenset(pool.papers[n].item.arxiv_id for n in excluded),
+        included=frozenset(pool.papers[n].item.arxiv_id for n in included),
+        extra_by_category={k: tuple(v) for k, v in extra.items()},
+        other=tuple((name, item) for _, name, item in sorted(other, key=lambda o: o[0])),
+    )
+
+
 # --- Rendering ---------------------------------------------------------------------------------
 
 
-def subject_make(*, content: DigestContent, sections: tuple[SectionItem, ...], words: dict) -> str:
+def subject_make(
+    *, content: DigestContent, sections: tuple[SectionItem, ...], words: dict, other: bool = False
+) -> str:
     head = f"{BRAND} · {content.date.isoformat()}"
     if not sections:
-        return f"{head} · {words['empty_subject']}"
+        return f"{head} · {words['keywords_subject' if other else 'empty_subject']}"
     names = ", ".join(s.name for s in sections[:SUBJECT_NAMES])
     rest = len(sections) - SUBJECT_NAMES
     more = f" {words['subject_more'].format(n=rest)}" if rest > 0 else ""
@@ -255,30 +468,57 @@ def authors_label(*, authors: tuple[str, ...], more: int, words: dict) -> str:
     return f"{shown} {words['authors_more'].format(n=more)}"
 
 
-def sections_view(*, sections: tuple[SectionItem, ...], words: dict) -> list[dict[str, Any]]:
-    """What the templates show of each section, as plain dicts."""
-    return [
-        {
-            "name": s.name,
-            "colour": s.colour,
-            "summary_html": s.summary_html,
-            "summary_text": s.summary_text,
-            "count_line": words["papers_of_day"].format(
-                count=max(s.paper_count, len(s.papers)), shown=len(s.papers)
-            ),
-            "papers": [
-                {
-                    "title": p.title,
-                    "url": p.url,
-                    "authors": authors_label(
-                        authors=p.authors_shown, more=p.authors_more, words=words
-                    ),
-                }
-                for p in s.papers
-            ],
-        }
-        for s in sections
+def paper_view(paper: PaperItem, *, words: dict, match: bool = False) -> dict[str, Any]:
+    return {
+        "title": paper.title,
+        "url": paper.url,
+        "authors": authors_label(authors=paper.authors_shown, more=paper.authors_more, words=words),
+        "match": match,
+    }
+
+
+def section_papers(
+    section: SectionItem, view: KeywordView | None, *, words: dict
+) -> list[dict[str, Any]]:
+    """The section's papers as the reader sees them: without the excluded, the included marked,
+    then the included beyond the top papers."""
+    if view is None:
+        return [paper_view(p, words=words) for p in section.papers]
+    papers = [
+        paper_view(p, words=words, match=p.arxiv_id in view.included)
+        for p in section.papers
+        if p.arxiv_id not in view.excluded
     ]
+    extra = view.extra_by_category.get(section.category_id, ())
+    return papers + [paper_view(p, words=words, match=True) for p in extra]
+
+
+def sections_view(
+    *, sections: tuple[SectionItem, ...], words: dict, view: KeywordView | None = None
+) -> list[dict[str, Any]]:
+    """What the templates show of each section, as plain dicts."""
+    shown = []
+    for s in sections:
+        papers = section_papers(s, view, words=words)
+        shown.append(
+            {
+                "name": s.name,
+                "colour": s.colour,
+                "summary_html": s.summary_html,
+                "summary_text": s.summary_text,
+                "count_line": words["papers_of_day"].format(
+                    count=max(s.paper_count, len(papers)), shown=len(papers)
+                ),
+                "papers": papers,
+            }
+        )
+    return shown
+
+
+def keywords_other_view(*, view: KeywordView | None, words: dict) -> list[dict[str, Any]]:
+    if view is None:
+        return []
+    return [{"category": name, **paper_view(p, words=words, match=True)} for name, p in view.other]
 
 
 def preview_text(text: str, limit: int = 140) -> str:
@@ -287,7 +527,12 @@ def preview_text(text: str, limit: int = 140) -> str:
 
 
 def _context(
-    *, content: DigestContent, chosen: frozenset[int], language: str, chart_cid: str
+    *,
+    content: DigestContent,
+    chosen: frozenset[int],
+    language: str,
+    chart_cid: str,
+    view: KeywordView | None = None,
 ) -> dict[str, Any]:
     words = words_for(language)
     names = ", ".join(content.category_names(chosen))
@@ -300,7 +545,8 @@ def _context(
         "date_label": date_label(day=content.date, language=language),
         "introduction": content.introduction,
         "preview": preview_text(content.introduction or content.title),
-        "sections": sections_view(sections=content.sections_for(chosen), words=words),
+        "sections": sections_view(sections=content.sections_for(chosen), words=words, view=view),
+        "keywords_other": keywords_other_view(view=view, words=words),
         "chart_src": f"cid:{chart_cid}",
         "chart_alt": words["chart_alt"].format(names=names),
         "why": words["why"].format(names=names) if names else words["why_none"],
@@ -318,21 +564,35 @@ def _context(
 
 def _render(*, content: DigestContent, key: str, language: str, chart_cid: str) -> RenderedVariant:
     chosen = variant_ids(key)
-    context = _context(content=content, chosen=chosen, language=language, chart_cid=chart_cid)
+    rules = keyword_rules(key=variant_keywords(key), digest_id=content.digest_id)
+    view = keyword_view(content=content, chosen=chosen, rules=rules)
+    context = _context(
+        content=content, chosen=chosen, language=language, chart_cid=chart_cid, view=view
+    )
     sections = content.sections_for(chosen)
-    name = "digest" if sections else "empty"
+    other = bool(context["keywords_other"])
+    name = "digest" if sections or other else "empty"
     mjml_source = render_to_string(f"email/{name}.mjml", context)
+    categories = variant_key(chosen)  # the chart is the same whatever the keywords
     return RenderedVariant(
         key=key,
-        subject=subject_make(content=content, sections=sections, words=context["words"]),
+        subject=subject_make(
+            content=content, sections=sections, words=context["words"], other=other
+        ),
         html=mjml2html(mjml_source),
         text=render_to_string(f"email/{name}.txt", context).strip() + "\n",
-        chart_png=variant_chart(content=content, key=key) if sections else b"",
-        empty=not sections,
+        chart_png=variant_chart(content=content, key=categories) if name == "digest" else b"",
+        empty=name == "empty",
     )
 
 
-_render_cache: OrderedDict[tuple[int, float, str, str, str], RenderedVariant] = OrderedDict()
+RenderKey = tuple[int, float, str, str, str]
+_render_cache: OrderedDict[RenderKey, RenderedVariant] = OrderedDict()
+# Keyword variants are many and small (a few readers each, sent from one chunk): a short cache
+# of their own, so thousands of them do not push out the variants of categories alone, nor
+# grow a worker's memory.
+_keyword_render_cache: OrderedDict[RenderKey, RenderedVariant] = OrderedDict()
+KEYWORD_RENDER_CACHE_SIZE = 16
 _render_lock = threading.Lock()
 
 
@@ -340,25 +600,31 @@ def variant_render(
     *, content: DigestContent, key: str, language: str, chart_cid: str
 ) -> RenderedVariant:
     """The email of one variant in one language: MJML compiled once, cached per process."""
-    key = variant_key(variant_ids(key))  # one spelling per choice
+    key = variant_key(variant_ids(key), variant_keywords(key))  # one spelling per choice
     cache_key = (content.digest_id, content.updated_at.timestamp(), key, language, chart_cid)
+    cache, size = _render_cache, RENDER_CACHE_SIZE
+    if variant_keywords(key):
+        cache, size = _keyword_render_cache, KEYWORD_RENDER_CACHE_SIZE
     with _render_lock:
-        if cache_key in _render_cache:
-            _render_cache.move_to_end(cache_key)
-            return _render_cache[cache_key]
+        if cache_key in cache:
+            cache.move_to_end(cache_key)
+            return cache[cache_key]
     rendered = _render(content=content, key=key, language=language, chart_cid=chart_cid)
     with _render_lock:
-        _render_cache[cache_key] = rendered
-        while len(_render_cache) > RENDER_CACHE_SIZE:
-            _render_cache.popitem(last=False)
+        cache[cache_key] = rendered
+        while len(cache) > size:
+            cache.popitem(last=False)
     return rendered
 
 
 def render_caches_clear() -> None:
     with _render_lock:
         _render_cache.clear()
+        _keyword_render_cache.clear()
     with _content_lock:
         _content_cache.clear()
+        _pool_cache.clear()
+        _rules_cache.clear()
 
 
 # --- Personalising -----------------------------------------------------------------------------

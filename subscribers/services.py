@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from digests.models import Category
 
+from .keywords import rules_make
 from .models import EmailEvent, Subscriber, new_nonce
 from .ratelimit import ratelimit_hit
 
@@ -38,6 +39,37 @@ def language_or_default(language: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class ReaderChoice:
+    """What a reader chooses besides categories: keyword rules (one per line, as typed) and
+    cadence. The form has checked the rules; `keywords_apply` checks them again."""
+
+    keywords_include: str = ""
+    keywords_exclude: str = ""
+    keywords_all_categories: bool = False
+    cadence: str = Subscriber.Cadence.DAILY
+
+
+def _lines_tidy(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def keywords_apply(subscriber: Subscriber, *, choice: ReaderChoice) -> None:
+    """Puts the choice on the reader (not saved), with `keywords_key` from the normalised
+    rules: readers with the same rules share a rendering. Raises keywords.KeywordError."""
+    rules = rules_make(
+        include=choice.keywords_include,
+        exclude=choice.keywords_exclude,
+        all_categories=choice.keywords_all_categories,
+    )
+    subscriber.keywords_include = _lines_tidy(choice.keywords_include)
+    subscriber.keywords_exclude = _lines_tidy(choice.keywords_exclude)
+    subscriber.keywords_all_categories = choice.keywords_all_categories
+    subscriber.keywords_key = rules.key
+    if choice.cadence in Subscriber.Cadence.values:
+        subscriber.cadence = choice.cadence
+
+
+@dataclass(frozen=True)
 class SignupEmail:
     """The email a signup calls for: `kind` is "confirmation" or "already_subscribed"."""
 
@@ -52,7 +84,9 @@ def _signup_record(
     language: str,
     source: str,
     ip: str | None,
+    choice: ReaderChoice,
 ) -> None:
+    keywords_apply(subscriber, choice=choice)
     subscriber.status = Status.PENDING
     subscriber.confirm_nonce = new_nonce()
     subscriber.language = language
@@ -70,6 +104,7 @@ def subscriber_signup(
     language: str,
     source: str,
     ip: str | None,
+    choice: ReaderChoice | None = None,
 ) -> SignupEmail | None:
     """Starts (or restarts) double opt-in. The caller shows the same answer whatever the
     address's state was, and hands the returned email to `tasks.signup_email_enqueue`.
@@ -96,6 +131,7 @@ def subscriber_signup(
                 language=language_or_default(language),
                 source=source,
                 ip=ip,
+                choice=choice or ReaderChoice(),
             )
             email_due = SignupEmail("confirmation", subscriber.pk)
         elif subscriber.status == Status.ACTIVE:
@@ -114,17 +150,35 @@ def subscriber_confirm(*, subscriber: Subscriber, now: datetime | None = None) -
     return changed == 1
 
 
+CHOICE_FIELDS = [
+    "keywords_include",
+    "keywords_exclude",
+    "keywords_all_categories",
+    "keywords_key",
+    "cadence",
+]
+
+
 def subscriber_preferences_update(
-    *, subscriber: Subscriber, categories: Iterable[Category], language: str | None = None
+    *,
+    subscriber: Subscriber,
+    categories: Iterable[Category],
+    language: str | None = None,
+    choice: ReaderChoice | None = None,
 ) -> None:
+    """Saves the reader's categories, language and (when given) keywords and cadence."""
     chosen = list(categories)
     if not chosen:
         raise ValueError("choose at least one category, or unsubscribe")
+    fields = ["language", "updated_at"]
+    if choice is not None:
+        keywords_apply(subscriber, choice=choice)
+        fields += CHOICE_FIELDS
     with transaction.atomic():
         subscriber.categories.set(chosen)
         if language is not None:
             subscriber.language = language_or_default(language)
-        subscriber.save(update_fields=["language", "updated_at"])
+        subscriber.save(update_fields=fields)
 
 
 def subscriber_unsubscribe(
@@ -154,6 +208,10 @@ def subscriber_export(*, subscriber: Subscriber) -> dict[str, Any]:
         "email": subscriber.email,
         "status": subscriber.status,
         "language": subscriber.language,
+        "cadence": subscriber.cadence,
+        "keywords_include": subscriber.keywords_include.splitlines(),
+        "keywords_exclude": subscriber.keywords_exclude.splitlines(),
+        "keywords_all_categories": subscriber.keywords_all_categories,
         "categories": [
             {"slug": category.slug, "name": category.name}
             for category in subscriber.categories.order_by("position", "name")

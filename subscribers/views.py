@@ -55,10 +55,21 @@ def page(
 ) -> HttpResponse:
     with translation.override(language):
         response = render(
-            request, f"subscribers/{template}", {"lang": language, **(context or {})}, status=status
+            request,
+            f"subscribers/{template}",
+            {"lang": language, **keyword_limits(), **(context or {})},
+            status=status,
         )
     response["Content-Language"] = language
     return response
+
+
+def keyword_limits() -> dict[str, int]:
+    """For the keyword fields' hint (subscribers/_choices.html)."""
+    return {
+        "keywords_max": settings.KEYWORDS_MAX,
+        "keyword_max_chars": settings.KEYWORD_MAX_CHARS,
+    }
 
 
 def with_lang(url: str, language: str) -> str:
@@ -118,6 +129,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         language=language,
         source=settings.SITE_URL + reverse("subscribers:subscribe"),
         ip=ip,
+        choice=form.reader_choice(),
     )
     signup_email_enqueue(email_due)
     return HttpResponseRedirect(check_inbox)
@@ -175,6 +187,10 @@ def preferences_form_initial(subscriber: Subscriber) -> PreferencesForm:
         initial={
             "categories": list(subscriber.categories.values_list("pk", flat=True)),
             "language": subscriber.language if subscriber.language in LANGUAGE_CODES else "ko",
+            "keywords_include": subscriber.keywords_include,
+            "keywords_exclude": subscriber.keywords_exclude,
+            "keywords_all_categories": subscriber.keywords_all_categories,
+            "cadence": subscriber.cadence,
         }
     )
 
@@ -202,6 +218,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 subscriber=subscriber,
                 categories=form.cleaned_data["categories"],
                 language=form.cleaned_data["language"],
+                choice=form.reader_choice(),
             )
             notice = "saved"
             language = page_language(request, subscriber)

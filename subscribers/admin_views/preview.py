@@ -90,7 +90,8 @@ def category_choices(digest: Digest) -> list[tuple[int, str]]:
 
 def reader_choice(*, subscriber: Subscriber, language: str = "") -> Choice:
     ids = subscriber.categories.values_list("pk", flat=True)
-    return Choice(rendering.variant_key(ids), language or subscriber.language, subscriber)
+    key = rendering.variant_key(ids, subscriber.keywords_key)  # their keyword marks too
+    return Choice(key, language or subscriber.language, subscriber)
 
 
 # --- The send engine's email (the only calls into emails and the send path) ------------------

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from digests.models import Digest
 
+from .. import rendering
 from ..emails import digest_email
 from ..models import Delivery, Subscriber
 from . import ledger, pace
@@ -82,6 +83,8 @@ def _recipients_send(
     groups: dict[tuple[str, str], list[Recipient]] = defaultdict(list)
     for recipient in recipients:
         groups[(recipient.variant, recipient.language)].append(recipient)
+    # The keyword rules of the chunk's variants, in one query rather than one per variant.
+    rendering.keyword_rules_load(keys={rendering.variant_keywords(key) for key, _ in groups})
     limiter = pace.limiter_get()
     transport = transport_open()
     retry_reason = ""

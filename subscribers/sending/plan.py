@@ -1,5 +1,6 @@
 """Start a send and plan its chunks: one Delivery per active reader, grouped into chunks of one
-variant (choice of categories) and language. Returns what to enqueue; `tasks.py` enqueues.
+variant (choice of categories, and keyword rules where they change this issue) and language.
+Returns what to enqueue; `tasks.py` enqueues.
 
 A large list is planned in ranges of readers (by id) while the first chunks are already being
 sent: `digest_send_start` claims the digest (approved and due -> sending, one conditional
@@ -87,8 +88,9 @@ def plan_range(*, digest_id: int, from_reader: int, size: int, carry: dict[str, 
     """The deliveries of active readers of the digest's cadence with id >= from_reader (at most
     `size` of them), and the
     chunks that are full by now; the last range plans every row left."""
+    cadence = digest_cadence(digest_id)
     readers = Subscriber.objects.filter(
-        status=Subscriber.Status.ACTIVE, cadence=digest_cadence(digest_id), pk__gte=from_reader
+        status=Subscriber.Status.ACTIVE, cadence=cadence, pk__gte=from_reader
     )
     bound = (
         readers.order_by("pk").values_list("pk", flat=True)[size : size + 1].first()
@@ -96,7 +98,9 @@ def plan_range(*, digest_id: int, from_reader: int, size: int, carry: dict[str, 
         else None
     )
     first_row = _next_row_id()
-    made = deliveries_create(digest_id=digest_id, from_reader=from_reader, until_reader=bound)
+    made = deliveries_create(
+        digest_id=digest_id, from_reader=from_reader, until_reader=bound, cadence=cadence
+    )
     last = bound is None
     chunks, carry = chunks_plan_from(
         digest_id=digest_id, first_row=first_row, carry=carry, final=last
@@ -113,15 +117,33 @@ def _next_row_id() -> int:
 
 
 def deliveries_create(
-    *, digest_id: int, from_reader: int = 0, until_reader: int | None = None
+    *,
+    digest_id: int,
+    from_reader: int = 0,
+    until_reader: int | None = None,
+    cadence: str | None = None,
 ) -> int:
     """A queued Delivery for every active reader of the digest's cadence (a daily issue goes to
     daily readers, a weekly one to weekly readers) with from_reader <= id < until_reader; a reader
     who already has their row is skipped (the (digest, subscriber) constraint)."""
-    cadence = digest_cadence(digest_id)
+    cadence = cadence or digest_cadence(digest_id)
+    keys = keywords_in_effect(digest_id=digest_id, cadence=cadence)
     if db_connection.vendor == "postgresql":
-        return _deliveries_create_postgresql(digest_id, from_reader, until_reader, cadence)
-    return _deliveries_create_portable(digest_id, from_reader, until_reader, cadence)
+        return _deliveries_create_postgresql(digest_id, from_reader, until_reader, cadence, keys)
+    return _deliveries_create_portable(digest_id, from_reader, until_reader, cadence, keys)
+
+
+def keywords_in_effect(*, digest_id: int, cadence: str) -> list[str]:
+    """The keywords_keys of the digest's readers whose rules change something in it: their
+    variant is their categories and that key. Other readers' rules match nothing here, so they
+    share the email of their categories. One query: the distinct rule sets."""
+    readers = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, cadence=cadence)
+    rows = readers.exclude(keywords_key="").order_by().values_list(*rendering.RULES_FIELDS)
+    rules = rendering.keyword_rules_remember(rows.distinct())
+    if not rules:
+        return []
+    content = rendering.digest_context(digest=Digest.objects.get(pk=digest_id))
+    return sorted(rendering.keywords_in_effect(content=content, rules=rules))
 
 
 def digest_cadence(digest_id: int) -> str:
@@ -133,7 +155,7 @@ def digest_cadence(digest_id: int) -> str:
 
 
 def _deliveries_create_portable(
-    digest_id: int, from_reader: int, until_reader: int | None, cadence: str
+    digest_id: int, from_reader: int, until_reader: int | None, cadence: str, keys: list[str]
 ) -> int:
     through = Subscriber.categories.through
     active = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, cadence=cadence)
@@ -141,7 +163,9 @@ def _deliveries_create_portable(
     if until_reader is not None:
         active = active.filter(pk__lt=until_reader)
     last, created = from_reader - 1, 0
-    while batch := list(active.filter(pk__gt=last).values_list("pk", "email")[:CREATE_BATCH_SIZE]):
+    in_effect = frozenset(keys)
+    fields = ("pk", "email", "keywords_key")
+    while batch := list(active.filter(pk__gt=last).values_list(*fields)[:CREATE_BATCH_SIZE]):
         first, last = batch[0][0], batch[-1][0]
         chosen: dict[int, list[int]] = defaultdict(list)
         pairs = through.objects.filter(subscriber_id__gte=first, subscriber_id__lte=last)
@@ -152,9 +176,9 @@ def _deliveries_create_portable(
                 digest_id=digest_id,
                 subscriber_id=pk,
                 email=email,
-                variant=rendering.variant_key(sorted(chosen.get(pk, []))),
+                variant=rendering.variant_key(chosen.get(pk, []), key if key in in_effect else ""),
             )
-            for pk, email in batch
+            for pk, email, key in batch
         ]
         Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=CREATE_BATCH_SIZE)
         created += len(rows)
@@ -173,22 +197,25 @@ def _table(model: type[models.Model]) -> str:
 
 
 def _deliveries_create_postgresql(
-    digest_id: int, from_reader: int, until_reader: int | None, cadence: str
+    digest_id: int, from_reader: int, until_reader: int | None, cadence: str, keys: list[str]
 ) -> int:
     """The rows the portable path makes, in one statement: the variant is
-    `rendering.variant_key` in SQL (category ids in numeric order joined by ",", "" for none)."""
+    `rendering.variant_key` in SQL (category ids in numeric order joined by ",", "" for none,
+    then "+" and the reader's keywords_key when it is one of `keys`)."""
     through = Subscriber.categories.through
     columns = ["digest", "subscriber", "email", "variant", "status", "attempts", "claim"]
     columns += ["esp_message_id", "error", "created_at"]
     names = ", ".join(_column(Delivery, name) for name in columns)
     reader, category = _column(through, "subscriber"), _column(through, "category")
     pk = _column(Subscriber, "id")
+    keywords_key = f"s.{_column(Subscriber, 'keywords_key')}"
     upper = f"AND s.{pk} < %s" if until_reader is not None else ""
     # Only quoted table and column names from the models are formatted in; values are params.
     sql = f"""
         INSERT INTO {_table(Delivery)} ({names})
         SELECT %s, s.{pk}, s.{_column(Subscriber, "email")},
-               COALESCE(string_agg(c.{category}::text, ',' ORDER BY c.{category}), ''),
+               COALESCE(string_agg(c.{category}::text, ',' ORDER BY c.{category}), '')
+               || CASE WHEN {keywords_key} = ANY(%s) THEN %s || {keywords_key} ELSE '' END,
                %s, 0, '', '', '', %s
         FROM {_table(Subscriber)} s
         LEFT JOIN {_table(through)} c ON c.{reader} = s.{pk}
@@ -198,7 +225,8 @@ def _deliveries_create_postgresql(
         ORDER BY s.{pk}
         ON CONFLICT DO NOTHING
     """  # noqa: S608
-    params: list[int | str | datetime] = [digest_id, str(Delivery.Status.QUEUED), timezone.now()]
+    params: list[int | str | datetime | list[str]] = [digest_id, keys, rendering.KEYWORDS_MARK]
+    params += [str(Delivery.Status.QUEUED), timezone.now()]
     params += [str(Subscriber.Status.ACTIVE), cadence, from_reader]
     if until_reader is not None:
         params.append(until_reader)
@@ -216,14 +244,30 @@ def chunks_plan_from(
     size = chunk_size()
     chunks: list[list[int]] = []
     left: dict[str, int] = {}
+    small: list[list[int]] = []  # the last rows of keyword variants, packed together below
     for group, ids in _queued_groups(digest_id=digest_id, from_row=low).items():
         start = carry.get(group, first_row)
         ids = [pk for pk in ids if pk >= start]
-        full = len(ids) if final else len(ids) - len(ids) % size
+        packed = final and rendering.KEYWORDS_MARK in group
+        full = len(ids) if final and not packed else len(ids) - len(ids) % size
         chunks.extend(ids[i : i + size] for i in range(0, full, size))
-        if full < len(ids):
+        if full < len(ids) and packed:
+            small.append(ids[full:])
+        elif full < len(ids):
             left[group] = ids[full]
-    return chunks, left
+    return chunks + chunks_pack(small, size), left
+
+
+def chunks_pack(groups: list[list[int]], size: int) -> list[list[int]]:
+    """Small groups (keyword variants: a few readers each) share chunks of at most `size` rows,
+    each group whole in one chunk, so each still costs one ESP call and there are not thousands
+    of chunks of one reader each (largest first, the next chunk when one is full)."""
+    bins: list[list[int]] = []
+    for ids in sorted(groups, key=len, reverse=True):
+        if not bins or len(bins[-1]) + len(ids) > size:
+            bins.append([])
+        bins[-1].extend(ids)
+    return bins
 
 
 def chunks_plan(*, digest_id: int) -> list[list[int]]:

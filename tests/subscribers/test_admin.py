@@ -145,6 +145,10 @@ def test_export_all_writes_every_reader_with_its_consent_record(admin_client: Cl
         "consent_wording_version",
         "confirmed_at",
         "created_at",
+        "cadence",
+        "keywords_include",
+        "keywords_exclude",
+        "keywords_all_categories",
     ]
     jane, gone = rows
     assert jane["email"] == "jane@example.com"

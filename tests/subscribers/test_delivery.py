@@ -19,6 +19,7 @@ from subscribers import emails, rendering
 from subscribers.models import Delivery, EmailEvent, Subscriber
 from subscribers.rendering import render_caches_clear
 from subscribers.sending import chunk, ledger, plan, recovery
+from subscribers.services import ReaderChoice, keywords_apply
 from subscribers.tasks import send_chunk, send_due_digests, send_start
 from subscribers.tokens import Purpose, token_make, token_read, token_url, tokens_make
 from tests.fakes.esp_server import FakeESP
@@ -204,8 +205,9 @@ def test_a_chunk_of_1000_readers_costs_a_handful_of_queries(
 
     assert len(mailgun.calls) == 1 and len(mailgun.calls[0].to) == 1000
     assert statuses(digest) == {"sent": 1000}
-    # The start: claim, the range bound, the row watermark, the rows, the chunks, "planned".
-    assert len(statements(start_queries)) <= 10, statements(start_queries)
+    # The start: claim, the digest's kind, the range bound, the row watermark, the readers'
+    # distinct keyword rules, the rows, the chunks, "planned".
+    assert len(statements(start_queries)) <= 11, "\n".join(statements(start_queries))
     assert len(statements(chunk_queries)) <= 8, "\n".join(statements(chunk_queries))
 
 
@@ -509,12 +511,18 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     subscriber_create(email="en@example.com", language="en", categories=[cats[0], cats[2]])
     subscriber_create(email="one@example.com", categories=[cats[1]])
     subscriber_create(email="left@example.com", status=Subscriber.Status.UNSUBSCRIBED)
+    # Keyword rules that match today's papers ("reasoning", twice: one variant) and that do not.
+    for number, include in enumerate(["reasoning", "Reasoning", "quantum"]):
+        reader = subscriber_create(email=f"kw{number}@example.com", categories=[cats[1]])
+        keywords_apply(reader, choice=ReaderChoice(include))
+        reader.save()
     fast = issue_create(day=date(2026, 8, 13), papers_per_section=1)
     plain = issue_create(day=date(2026, 8, 14), papers_per_section=1)
+    keys = plan.keywords_in_effect(digest_id=plain.pk, cadence="daily")
 
-    assert plan.deliveries_create(digest_id=fast.pk) == 6
-    assert plan._deliveries_create_portable(plain.pk, 0, None, "daily") == 6
-    assert plan.deliveries_create(digest_id=fast.pk) in {0, 6}  # nothing new either way
+    assert plan.deliveries_create(digest_id=fast.pk) == 9
+    assert plan._deliveries_create_portable(plain.pk, 0, None, "daily", keys) == 9
+    assert plan.deliveries_create(digest_id=fast.pk) in {0, 9}  # nothing new either way
 
     def rows(digest: Digest) -> list[tuple[Any, ...]]:
         fields = ("subscriber_id", "email", "variant", "status", "attempts", "claim", "error")
@@ -526,6 +534,9 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     assert variants["two0@example.com"] == ",".join(
         str(c.pk) for c in sorted([cats[0], cats[2]], key=lambda c: c.pk)
     )
+    matching = Subscriber.objects.get(email="kw0@example.com").keywords_key
+    assert variants["kw0@example.com"] == variants["kw1@example.com"] == f"{cats[1].pk}+{matching}"
+    assert variants["kw2@example.com"] == variants["one@example.com"] == str(cats[1].pk)
 
     ids = dict(Delivery.objects.filter(digest=fast).values_list("pk", "email"))
     by_email = dict(Delivery.objects.filter(digest=plain).values_list("email", "pk"))
@@ -535,7 +546,7 @@ def test_deliveries_and_chunks_match_the_portable_path(settings: Any) -> None:
     }
     assert fast_groups == plan._queued_groups_portable(digest_id=plain.pk, from_row=0)
     chunks = plan.chunks_plan(digest_id=fast.pk)
-    assert sorted(len(rows) for rows in chunks) == [1, 1, 1, 1, 2]
+    assert sorted(len(rows) for rows in chunks) == [1, 1, 1, 2, 2, 2]
 
 
 def test_a_large_list_is_planned_in_ranges_while_it_sends_everyone_once(
