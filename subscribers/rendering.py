@@ -85,6 +85,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "sources": "출처",
         "authors_more": "외 {n}명",
         "papers_of_day": "오늘 이 분야의 새 논문 {count}편 중 {shown}편",
+        "papers_of_week": "이번 주 이 분야의 중요 논문 {shown}편",
+        "weekly": "주간 {start} ~ {end}",
         "preferences": "구독 설정 변경",
         "unsubscribe": "구독 취소",
         "web_version": "웹에서 보기",
@@ -111,6 +113,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "sources": "Sources",
         "authors_more": "et al.",
         "papers_of_day": "{shown} of the {count} new papers in this category today",
+        "papers_of_week": "the week's {shown} most important papers in this category",
+        "weekly": "Weekly, {start} to {end}",
         "preferences": "Change preferences",
         "unsubscribe": "Unsubscribe",
         "web_version": "View in browser",
@@ -452,7 +456,10 @@ def keyword_view(
 def subject_make(
     *, content: DigestContent, sections: tuple[SectionItem, ...], words: dict, other: bool = False
 ) -> str:
-    head = f"{BRAND} · {content.date.isoformat()}"
+    when = content.date.isoformat()
+    if content.weekly:  # dated the Sunday ending its week: the week is what readers know
+        when = words["weekly"].format(start=content.week_start.isoformat(), end=when)
+    head = f"{BRAND} · {when}"
     if not sections:
         return f"{head} · {words['keywords_subject' if other else 'empty_subject']}"
     names = ", ".join(s.name for s in sections[:SUBJECT_NAMES])
@@ -494,9 +501,14 @@ def section_papers(
 
 
 def sections_view(
-    *, sections: tuple[SectionItem, ...], words: dict, view: KeywordView | None = None
+    *,
+    sections: tuple[SectionItem, ...],
+    words: dict,
+    view: KeywordView | None = None,
+    weekly: bool = False,
 ) -> list[dict[str, Any]]:
     """What the templates show of each section, as plain dicts."""
+    count_words = words["papers_of_week" if weekly else "papers_of_day"]
     shown = []
     for s in sections:
         papers = section_papers(s, view, words=words)
@@ -506,7 +518,7 @@ def sections_view(
                 "colour": s.colour,
                 "summary_html": s.summary_html,
                 "summary_text": s.summary_text,
-                "count_line": words["papers_of_day"].format(
+                "count_line": count_words.format(
                     count=max(s.paper_count, len(papers)), shown=len(papers)
                 ),
                 "papers": papers,
@@ -545,7 +557,9 @@ def _context(
         "date_label": date_label(day=content.date, language=language),
         "introduction": content.introduction,
         "preview": preview_text(content.introduction or content.title),
-        "sections": sections_view(sections=content.sections_for(chosen), words=words, view=view),
+        "sections": sections_view(
+            sections=content.sections_for(chosen), words=words, view=view, weekly=content.weekly
+        ),
         "keywords_other": keywords_other_view(view=view, words=words),
         "chart_src": f"cid:{chart_cid}",
         "chart_alt": words["chart_alt"].format(names=names),

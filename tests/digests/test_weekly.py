@@ -471,6 +471,10 @@ def test_a_weekly_issue_goes_to_weekly_readers_and_a_daily_one_to_daily_readers(
     send(weekly_issue())
 
     assert [m.to for m in mail.outbox] == [["daily@example.com"], ["weekly@example.com"]]
+    daily_mail, weekly_mail = mail.outbox
+    assert "2026-08-14" in daily_mail.subject and "주간" not in daily_mail.subject
+    assert "주간 2026-08-10 ~ 2026-08-16" in weekly_mail.subject
+    assert "이번 주 이 분야의 중요 논문" in weekly_mail.body
     assert list(Delivery.objects.filter(digest=weekly_issue()).values_list("email", flat=True)) == [
         "weekly@example.com"
     ]
