@@ -224,6 +224,32 @@ class DigestSection(models.Model):
         return bool(self.flags)
 
 
+class SectionReport(models.Model):
+    """A section's report in another language the newsletter offers (DIGEST_LANGUAGES after the
+    first; the first language's report is DigestSection.summary): written, checked, flagged and
+    edited on its own."""
+
+    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="reports")
+    language = models.CharField(max_length=8)
+    summary = models.TextField(blank=True, help_text="Markdown")
+    summary_source = models.CharField(
+        max_length=10, choices=SummarySource.choices, default=SummarySource.FALLBACK
+    )
+    flags = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["section", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["section", "language"], name="one_report_per_section_and_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section} [{self.language}]"
+
+
 class SectionPaper(models.Model):
     """A paper shown in a section's sources, in order. A paper is shown in one daily section
     ever; a weekly issue shows again papers of the week's daily issues (`weekly`)."""

@@ -333,7 +333,12 @@ LLM_STALL_SECONDS = env_float("LLM_STALL_SECONDS", 60.0)
 # A streamed answer that produces the same sentence or line this many times is cut off as a loop.
 LLM_REPEAT_LIMIT = env_int("LLM_REPEAT_LIMIT", 4)
 
-DIGEST_LANGUAGE = env("DIGEST_LANGUAGE", "ko")
+# The languages the newsletter offers (readers choose one); the first is the default, the
+# language of the issue's main text. DIGEST_LANGUAGE alone (older setups) offers one language.
+DIGEST_LANGUAGES = env_list("DIGEST_LANGUAGES", [env("DIGEST_LANGUAGE", "ko")])
+if not DIGEST_LANGUAGES:
+    raise ImproperlyConfigured("DIGEST_LANGUAGES must name at least one language, e.g. ko,en")
+DIGEST_LANGUAGE = DIGEST_LANGUAGES[0]
 
 # --- Editors told (subscribers/notices.py) ------------------------------------------------------
 # Who gets the editors' notices; empty: the active staff in the Editors group.
