@@ -1,7 +1,8 @@
 """The editors' admin: review, edit, preview, approve and watch an issue.
 
 The digest's page holds everything an editor changes: title and introduction, each section's
-summary (Markdown, with a rendered preview beside it) under the reasons it was flagged, and the
+summary (Markdown, with a rendered preview beside it) under the reasons it was flagged, its
+report in each other offered language (`report_<code>`, with that report's own flags), and the
 papers of every section (reorder, remove, move to another section, add one the build left out).
 The page is saved as one unit under an optimistic lock (`Digest.version`): a save made from a
 page opened before someone else's save, a rebuild, a regeneration or an approval is refused,
@@ -30,6 +31,8 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .admin_views import editing as editing_views
 from .admin_views import integrity as integrity_views
@@ -42,6 +45,7 @@ from .editing import (
     paper_file,
     paper_remove,
     section_flags_refresh,
+    section_report_edit,
     section_revision_save,
 )
 from .markdown import markdown_html
@@ -55,9 +59,11 @@ from .models import (
     Paper,
     Regeneration,
     SectionPaper,
+    SectionReport,
     SectionRevision,
     SummarySource,
 )
+from .report_languages import extra_languages
 from .weekly import week_of, week_papers
 
 EDITABLE_STATUSES = (Digest.Status.DRAFT, Digest.Status.APPROVED)
@@ -163,6 +169,62 @@ class DigestSectionForm(forms.ModelForm):
         widgets = {"summary": SummaryEditor()}
         field_classes = {"summary": TextField}
 
+    languages: tuple[str, ...] = ()  # the other offered languages: a field `report_<code>` each
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reports = self.saved_reports()
+        for language in self.languages:
+            report = reports.get(language)
+            name = report_field(language)
+            self.initial.setdefault(name, report.summary if report else "")
+            self.fields[name].help_text = report_review_html(report)
+
+    def saved_reports(self) -> dict[str, SectionReport]:
+        if not self.instance.pk:
+            return {}
+        return {r.language: r for r in self.instance.reports.all()}
+
+    def reports_changed(self) -> list[str]:
+        """The languages whose report the editor changed."""
+        return [code for code in self.languages if report_field(code) in self.changed_data]
+
+
+def report_field(language: str) -> str:
+    return f"report_{language}"
+
+
+def report_label(language: str) -> str:
+    return gettext("report (%(language)s)") % {"language": language}
+
+
+def report_review_html(report: SectionReport | None) -> SafeString:
+    """Where the report came from and the reasons it was flagged, under its text."""
+    if report is None:
+        return format_html("{}", gettext("Not written: no active reader reads this language."))
+    source = report.get_summary_source_display()
+    if not report.flags:
+        return format_html("{}", gettext("%(source)s: nothing flagged.") % {"source": source})
+    items = format_html_join(
+        "",
+        "<li><strong>{}</strong>: {}</li>",
+        ((flag_label(f.get("code", "")), f.get("message", "")) for f in report.flags),
+    )
+    return format_html('{}:<ul class="section-flags" role="alert">{}</ul>', source, items)
+
+
+def section_form_with_reports(languages: list[str]) -> type[DigestSectionForm]:
+    """The section's form with a report field for each other offered language (settings may
+    change while the process runs: tests, and a deploy that adds a language)."""
+    fields: dict[str, Any] = {
+        report_field(code): TextField(
+            required=False, widget=SummaryEditor(), label=report_label(code)
+        )
+        for code in languages
+    }
+    fields["languages"] = tuple(languages)
+    return type("DigestSectionForm", (DigestSectionForm,), fields)
+
 
 class EditableWithIssue(InlineModelAdmin):
     """An inline of an issue: changed only while the issue is (`editable`)."""
@@ -183,16 +245,31 @@ class DigestSectionInline(EditableWithIssue, admin.StackedInline):
     extra = 0
     fields = ["review", "category", "position", "summary", "summary_source", "paper_count", "tools"]
     readonly_fields = ["review", "summary_source", "paper_count", "tools"]
-    verbose_name = "section"
+    verbose_name = _("section")
+    verbose_name_plural = _("sections")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DigestSection]:
-        return super().get_queryset(request).select_related("digest", "category")
+        queryset = super().get_queryset(request).select_related("digest", "category")
+        return queryset.prefetch_related("reports")
 
-    @admin.display(description="needs review")
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        """The section's fields, each other offered language's report after the summary."""
+        fields = list(super().get_fields(request, obj))
+        reports = [report_field(code) for code in extra_languages()]
+        at = fields.index("summary") + 1
+        for code in extra_languages():  # shown as text where the issue is read-only
+            setattr(self, report_field(code), report_text_shown(code))
+        return fields[:at] + reports + fields[at:]
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["form"] = section_form_with_reports(extra_languages())
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description=_("needs review"))
     def review(self, obj: DigestSection) -> SafeString | str:
         """The reasons the section was flagged, at the top of the section."""
         if not obj.pk or not obj.flags:
-            return "Nothing flagged."
+            return gettext("Nothing flagged.")
         items = format_html_join(
             "",
             "<li><strong>{}</strong>: {}</li>",
@@ -200,9 +277,20 @@ class DigestSectionInline(EditableWithIssue, admin.StackedInline):
         )
         return format_html('<ul class="section-flags" role="alert">{}</ul>', items)
 
-    @admin.display(description="regenerate and history")
+    @admin.display(description=_("regenerate and history"))
     def tools(self, obj: DigestSection) -> SafeString | str:
         return regenerate.section_tools_html(obj) if obj.pk else "-"
+
+
+def report_text_shown(language: str) -> Any:
+    """A read-only issue's report in `language` (the admin looks the field up by name)."""
+
+    def shown(obj: DigestSection) -> str:
+        report = next((r for r in obj.reports.all() if r.language == language), None)
+        return report.summary if report else "-"
+
+    shown.short_description = report_label(language)  # type: ignore[attr-defined]
+    return shown
 
 
 def section_label(section: DigestSection) -> str:
@@ -227,7 +315,8 @@ class SectionPaperForm(forms.ModelForm):
     # the formset: one query for every row, not one per row.
     section = forms.ModelChoiceField(
         queryset=DigestSection.objects.none(),
-        help_text="Choose another section to move the paper to its category.",
+        label=_("section"),
+        help_text=_("Choose another section to move the paper to its category."),
     )
 
     class Meta:
@@ -264,15 +353,26 @@ class SectionPaperForm(forms.ModelForm):
             return self.weekly_paper_clean(paper)
         if paper.announced_on != self.digest.date:
             raise ValidationError(
-                f"{paper.arxiv_id} was announced on {paper.announced_on}, not on "
-                f"{self.digest.date}: only papers of the day can be added."
+                gettext(
+                    "%(paper)s was announced on %(announced)s, not on %(day)s: only papers of "
+                    "the day can be added."
+                )
+                % {
+                    "paper": paper.arxiv_id,
+                    "announced": paper.announced_on,
+                    "day": self.digest.date,
+                }
             )
         if paper.digest_id not in (None, self.digest.pk):
-            raise ValidationError(f"{paper.arxiv_id} is already in the issue of {paper.digest}.")
+            raise ValidationError(
+                gettext("%(paper)s is already in the issue of %(issue)s.")
+                % {"paper": paper.arxiv_id, "issue": paper.digest}
+            )
         entry = SectionPaper.objects.filter(paper=paper).select_related("section__category")
         if shown := entry.first():
             raise ValidationError(
-                f"{paper.arxiv_id} is already shown in {shown.section.category.name}."
+                gettext("%(paper)s is already shown in %(section)s.")
+                % {"paper": paper.arxiv_id, "section": shown.section.category.name}
             )
         return paper
 
@@ -282,13 +382,17 @@ class SectionPaperForm(forms.ModelForm):
         week = week_of(self.digest.date)
         if not week_papers(week).filter(pk=paper.pk).exists():
             raise ValidationError(
-                f"{paper.arxiv_id} is not a paper of the daily issues sent in {week}: only those "
-                "can be added."
+                gettext(
+                    "%(paper)s is not a paper of the daily issues sent in %(week)s: only those "
+                    "can be added."
+                )
+                % {"paper": paper.arxiv_id, "week": week}
             )
         entry = SectionPaper.objects.filter(digest=self.digest, paper=paper)
         if shown := entry.select_related("section__category").first():
             raise ValidationError(
-                f"{paper.arxiv_id} is already shown in {shown.section.category.name}."
+                gettext("%(paper)s is already shown in %(section)s.")
+                % {"paper": paper.arxiv_id, "section": shown.section.category.name}
             )
         return paper
 
@@ -315,7 +419,7 @@ class SectionPaperFormSet(BaseInlineFormSet):
         papers = [f.cleaned_data.get("paper") for f in self.forms if f.cleaned_data]
         picked = [p.pk for p in papers if p is not None]
         if len(picked) != len(set(picked)):
-            raise ValidationError("The same paper is listed twice.")
+            raise ValidationError(gettext("The same paper is listed twice."))
 
 
 class SectionPaperInline(EditableWithIssue, admin.TabularInline):
@@ -330,8 +434,8 @@ class SectionPaperInline(EditableWithIssue, admin.TabularInline):
     readonly_fields = ["paper_title", "classified"]
     raw_id_fields = ["paper"]
     extra = 1
-    verbose_name = "paper"
-    verbose_name_plural = "papers of the sections (reorder, move, remove, add)"
+    verbose_name = _("paper")
+    verbose_name_plural = _("papers of the sections (reorder, move, remove, add)")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SectionPaper]:
         return (
@@ -341,7 +445,7 @@ class SectionPaperInline(EditableWithIssue, admin.TabularInline):
             .order_by("section__position", "position")
         )
 
-    @admin.display(description="title")
+    @admin.display(description=_("title"))
     def paper_title(self, obj: SectionPaper) -> SafeString | str:
         if not obj.pk:
             return "-"
@@ -349,7 +453,7 @@ class SectionPaperInline(EditableWithIssue, admin.TabularInline):
             '<a href="{}" target="_blank" rel="noopener">{}</a>', obj.paper.abs_url, obj.paper.title
         )
 
-    @admin.display(description="classified by")
+    @admin.display(description=_("classified by"))
     def classified(self, obj: SectionPaper) -> str:
         return obj.paper.get_classified_by_display() if obj.pk else "-"
 
@@ -371,17 +475,21 @@ class DigestForm(forms.ModelForm):
         # the same version waits here, then finds the version moved on.
         current = Digest.objects.select_for_update().get(pk=self.instance.pk)
         if cleaned.get("version") != current.version:
-            who = current.last_changed_by or "someone"
+            who = current.last_changed_by or gettext("someone")
             when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M:%S")
             raise ValidationError(
-                f"Not saved: {who} changed this issue at {when}, after you opened this page. "
-                "Your changes are still in the form below. Open the issue again in a new tab, "
-                "carry your changes over there and save that page.",
+                gettext(
+                    "Not saved: %(who)s changed this issue at %(when)s, after you opened this "
+                    "page. Your changes are still in the form below. Open the issue again in a "
+                    "new tab, carry your changes over there and save that page."
+                )
+                % {"who": who, "when": when},
                 code="stale",
             )
         if current.status not in EDITABLE_STATUSES:
             raise ValidationError(
-                f"Not saved: the issue is {current.status} and can no longer be edited.",
+                gettext("Not saved: the issue is %(status)s and can no longer be edited.")
+                % {"status": current.get_status_display()},
                 code="locked",
             )
         return cleaned
@@ -405,7 +513,7 @@ class DigestAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "introduction", "version"]}),
         (
-            "Status",
+            _("Status"),
             {
                 "fields": [
                     "status",
@@ -417,9 +525,9 @@ class DigestAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Chart", {"fields": ["chart"]}),
+        (_("Chart"), {"fields": ["chart"]}),
         (
-            "Build and LLM cost",
+            _("Build and LLM cost"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -453,7 +561,8 @@ class DigestAdmin(admin.ModelAdmin):
     inlines = [DigestSectionInline, SectionPaperInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Digest]:
-        return super().get_queryset(request).defer("chart_png").prefetch_related("sections")
+        queryset = super().get_queryset(request).defer("chart_png")
+        return queryset.prefetch_related("sections", "sections__reports")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issues are built by the pipeline (build_digest), not typed in
@@ -463,46 +572,59 @@ class DigestAdmin(admin.ModelAdmin):
 
     # --- list columns ---
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_shown(self, obj: Digest) -> str:
         if obj.status == Digest.Status.APPROVED and obj.send_at:
             at = local_time_label(obj.send_at)
-            auto = ", automatically" if obj.auto_approved else ""
-            return f"approved{auto}: sends {at}"
+            if obj.auto_approved:
+                return gettext("approved, automatically: sends %(at)s") % {"at": at}
+            return gettext("approved: sends %(at)s") % {"at": at}
         return obj.get_status_display()
 
-    @admin.display(description="sections flagged")
+    @admin.display(description=_("sections flagged"))
     def flagged_sections(self, obj: Digest) -> int:
-        return sum(1 for section in obj.sections.all() if section.flags)
+        """Sections with a flag on their report in any language."""
+        return sum(
+            1
+            for section in obj.sections.all()
+            if section.flags or any(report.flags for report in section.reports.all())
+        )
 
-    @admin.display(description="LLM tokens")
+    @admin.display(description=_("LLM tokens"))
     def total_tokens(self, obj: Digest) -> int:
         return obj.total_tokens
 
     # --- page fields ---
 
-    @admin.display(description="approval")
+    @admin.display(description=_("approval"))
     def approval(self, obj: Digest) -> str:
         if not obj.approved_at:
-            return "not approved"
-        how = "automatically (nobody acted in time)" if obj.auto_approved else obj.approved_by
-        return f"by {how} at {local_time_label(obj.approved_at)}"
+            return gettext("not approved")
+        how = gettext("automatically (nobody acted in time)") if obj.auto_approved else None
+        return gettext("by %(who)s at %(when)s") % {
+            "who": how or obj.approved_by,
+            "when": local_time_label(obj.approved_at),
+        }
 
-    @admin.display(description="last change")
+    @admin.display(description=_("last change"))
     def last_changed(self, obj: Digest) -> str:
-        who = obj.last_changed_by or "-"
-        return f"version {obj.version}, by {who} at {local_time_label(obj.updated_at)}"
+        return gettext("version %(version)s, by %(who)s at %(when)s") % {
+            "version": obj.version,
+            "who": obj.last_changed_by or "-",
+            "when": local_time_label(obj.updated_at),
+        }
 
-    @admin.display(description="chart")
+    @admin.display(description=_("chart"))
     def chart(self, obj: Digest) -> SafeString | str:
         if not obj.pk:
             return "-"
         url = reverse("digest-chart", args=[obj.date.isoformat()])
         stamp = int(obj.updated_at.timestamp())
         return format_html(
-            '<img src="{}?v={}" alt="papers per category" style="max-width:640px;width:100%">',
+            '<img src="{}?v={}" alt="{}" style="max-width:640px;width:100%">',
             url,
             stamp,
+            gettext("papers per category"),
         )
 
     # --- pages ---
@@ -578,10 +700,12 @@ class DigestAdmin(admin.ModelAdmin):
             digest_unapprove(digest=digest, by=editor)
             messages.warning(
                 request,
-                "This issue was approved; your edit returned it to draft and cancelled its "
-                "scheduled send. Approve it again when it is ready.",
+                gettext(
+                    "This issue was approved; your edit returned it to draft and cancelled its "
+                    "scheduled send. Approve it again when it is ready."
+                ),
             )
-            self.log_change(request, digest, "Edited after approval: returned to draft.")
+            self.log_change(request, digest, gettext("Edited after approval: returned to draft."))
         form.instance.version = digest_touch(digest_id=digest.pk, by=editor, reviewed=True)
 
     def _sections_save(self, *, formset: Any, editor: str) -> list[int]:
@@ -598,7 +722,21 @@ class DigestAdmin(admin.ModelAdmin):
         for section in formset.new_objects:
             section.summary_source = SummarySource.EDITOR
             section.save(update_fields=["summary_source"])
-        return [section.pk for section in [*edited, *formset.new_objects]]
+        reported = self._reports_save(formset=formset)
+        return [section.pk for section in [*edited, *formset.new_objects, *reported]]
+
+    def _reports_save(self, *, formset: Any) -> list[DigestSection]:
+        """Saves the reports in other languages an editor changed, each checked for its
+        language; returns their sections."""
+        sections = []
+        for section_form in formset.forms:
+            if section_form in formset.deleted_forms or not section_form.instance.pk:
+                continue
+            for language in section_form.reports_changed():
+                text = section_form.cleaned_data[report_field(language)]
+                section_report_edit(section=section_form.instance, language=language, text=text)
+                sections.append(section_form.instance)
+        return sections
 
     def _entries_save(self, *, formset: Any) -> set[int]:
         """Saves the papers' rows; returns the sections whose papers changed. A weekly issue's
@@ -643,7 +781,7 @@ class DigestSectionAdmin(ReadOnlyAdmin):
     list_filter = ["summary_source", "digest__status", "digest"]
     readonly_fields = ["digest", "category", "position", "summary", "summary_source", "flags"]
 
-    @admin.display(description="flags")
+    @admin.display(description=_("flags"))
     def flag_count(self, obj: DigestSection) -> int:
         return len(obj.flags)
 

@@ -7,6 +7,11 @@ that race end with one Digest and one consistent set of sections.
 Rebuilding a day keeps editors' work: papers an editor moved keep their category, and a section
 whose summary an editor wrote is left exactly as it is. Approved or sent issues are not rebuilt.
 
+Each section's report is written in the first of DIGEST_LANGUAGES (DigestSection.summary) and in
+every other offered language an active reader uses (SectionReport; report_languages.py): separate
+LLM requests, cached and counted like the others, each checked for its own language, with the
+extractive fallback. A rebuild keeps an editor's report in any language.
+
 Every build judges the day's integrity (digests/integrity.py: counts short of the usual, stale
 feeds, fewer than the listing shows, broken feeds) and stores it on the issue; the report lists
 each suspect category with its figures. A day without papers is told apart: a holiday (every
@@ -16,16 +21,17 @@ feed fine and empty) or broken feeds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, pgettext
 
 from .chart import ChartBar, chart_render
 from .classify import papers_classify
@@ -40,31 +46,16 @@ from .models import (
     SectionPaper,
     SummarySource,
 )
+from .models import SectionReport as LanguageReport
+from .report_languages import report_languages
 from .summarize import SectionInput, SectionSummary, sections_summarize
 
 logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 NO_ANNOUNCEMENTS = "arXiv announces no new papers on Friday and Saturday evenings and on holidays"
-
-TEXT = {
-    "ko": {
-        "chart_title": "{day} 분야별 새 논문 수",
-        "chart_axis": "논문 수",
-        "introduction": (
-            "{day} arXiv에 새로 발표된 AI 논문 {count}편을 {sections}개 분야로 나누어 요약했습니다."
-        ),
-    },
-    "en": {
-        "chart_title": "New papers per category, {day}",
-        "chart_axis": "papers",
-        "introduction": (
-            "{count} new AI papers announced on arXiv on {day}, "
-            "summarised in {sections} categories."
-        ),
-    },
-}
 
 
 class BuildRefused(Exception):
@@ -79,6 +70,8 @@ class SectionReport:
     source: str
     flags: list[dict[str, str]]
     kept_editor_text: bool = False
+    # The reports in the other languages: {language: (source, flags)}.
+    languages: dict[str, tuple[str, list[dict[str, str]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,7 +154,17 @@ def group_by_category(
 
 
 def text_for(language: str) -> dict[str, str]:
-    return TEXT.get(language, TEXT["en"])
+    """The issue's fixed words in `language`, from the gettext catalogues (locale/); the
+    placeholders in braces are filled with str.format."""
+    with translation.override(language):
+        return {
+            "chart_title": pgettext("chart title", "New papers per category, {day}"),
+            "chart_axis": pgettext("chart axis", "papers"),
+            "introduction": gettext(
+                "{count} new AI papers announced on arXiv on {day}, "
+                "summarised in {sections} categories."
+            ),
+        }
 
 
 def chart_for_day(
@@ -208,6 +211,15 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
     ]
     say(f"Summarising {len(to_summarise)} sections in {language!r}")
     summaries = sections_summarize(sections=to_summarise, language=language, digest_date=day)
+    extra = extra_reports_write(
+        sections=to_summarise,
+        category_of=lambda item: item.category.pk,
+        summarize=lambda todo, code: sections_summarize(
+            sections=todo, language=code, digest_date=day
+        ),
+        kept=editor_reports(existing),
+        say=say,
+    )
     chart = chart_for_day(day=day, categories=categories, groups=groups, language=language)
 
     digest, created = digest_save(
@@ -218,6 +230,7 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
         summarised=list(zip(to_summarise, summaries, strict=True)),
         chart=chart,
         integrity=integrity.as_json(),
+        extra=extra,
     )
     report = build_report(digest=digest, created=created, groups=groups, categories=categories)
     report.integrity = digest.integrity
@@ -256,6 +269,77 @@ def editor_sections(digest: Digest | None) -> set[int]:
     return set(digest.sections.filter(edited).values_list("category_id", flat=True))
 
 
+# The reports in the other offered languages, by (category id, language).
+ExtraReports = dict[tuple[int, str], SectionSummary]
+
+
+def editor_reports(digest: Digest | None) -> set[tuple[int, str]]:
+    """(category id, language) of the other-language reports an editor wrote: a rebuild keeps
+    them (as it keeps the first language's report an editor wrote)."""
+    if digest is None:
+        return set()
+    written = LanguageReport.objects.filter(
+        section__digest=digest, summary_source=SummarySource.EDITOR
+    )
+    return set(written.values_list("section__category_id", "language"))
+
+
+def extra_reports_write(
+    *,
+    sections: Sequence[T],
+    category_of: Callable[[T], int],
+    summarize: Callable[[Sequence[T], str], list[SectionSummary]],
+    kept: set[tuple[int, str]],
+    say: Log,
+) -> ExtraReports:
+    """Each section's report in every other offered language a reader uses (separate LLM
+    requests, cached and counted like the first language's), checked for that language; not
+    those an editor wrote (`kept`). `summarize(sections, language)` writes one language's."""
+    written: ExtraReports = {}
+    for language in report_languages():
+        todo = [s for s in sections if (category_of(s), language) not in kept]
+        say(f"Summarising {len(todo)} sections in {language!r}")
+        for item, summary in zip(todo, summarize(todo, language), strict=True):
+            written[(category_of(item), language)] = summary
+    return written
+
+
+def edited_reports_take(*, digest: Digest, kept: set[int]) -> dict[tuple[int, str], LanguageReport]:
+    """The other-language reports an editor wrote in the sections a rebuild replaces (also one
+    saved during the build), by (category id, language): carried over to the new sections."""
+    written = LanguageReport.objects.filter(
+        section__digest=digest, summary_source=SummarySource.EDITOR
+    ).exclude(section__category_id__in=kept)
+    return {(r.section.category_id, r.language): r for r in written.select_related("section")}
+
+
+def section_reports_replace(
+    *,
+    digest: Digest,
+    extra: Mapping[tuple[int, str], SectionSummary],
+    kept: set[int],
+    edited: Mapping[tuple[int, str], LanguageReport],
+) -> None:
+    """The other-language reports of the sections just written (replacing a section removed
+    its reports), the editor's own where there is one."""
+    sections = {s.category_id: s for s in digest.sections.exclude(category_id__in=kept)}
+    texts: dict[tuple[int, str], tuple[str, str, list[dict[str, str]]]] = {
+        key: (s.text, s.source, s.flags) for key, s in extra.items()
+    }
+    texts |= {key: (r.summary, r.summary_source, r.flags) for key, r in edited.items()}
+    LanguageReport.objects.bulk_create(
+        LanguageReport(
+            section=sections[category_id],
+            language=language,
+            summary=text,
+            summary_source=source,
+            flags=flags,
+        )
+        for (category_id, language), (text, source, flags) in texts.items()
+        if category_id in sections
+    )
+
+
 def digest_get_or_create(*, day: date) -> tuple[Digest, bool]:
     """One Digest per date, even when two builds race to create it."""
     try:
@@ -274,6 +358,7 @@ def digest_save(
     summarised: Sequence[tuple[SectionInput, SectionSummary]],
     chart: bytes,
     integrity: dict[str, Any],
+    extra: Mapping[tuple[int, str], SectionSummary] | None = None,
 ) -> tuple[Digest, bool]:
     digest, created = digest_get_or_create(day=day)
     usage = llm_usage_for(digest_date=day)
@@ -285,7 +370,10 @@ def digest_save(
             raise BuildRefused(f"The issue of {day} became {digest.status} during the build.")
         Paper.objects.filter(pk__in=[p.pk for p in papers]).update(digest=digest)
         kept = editor_sections(digest)
+        # Read before the sections they belong to are replaced (which deletes them).
+        edited = edited_reports_take(digest=digest, kept=kept)
         sections_replace(digest=digest, summarised=summarised, groups=groups, kept=kept)
+        section_reports_replace(digest=digest, extra=extra or {}, kept=kept, edited=edited)
         section_counts_update(digest=digest, groups=groups, categories=categories)
         digest.paper_count = len(papers)
         digest.chart_png = chart
@@ -355,7 +443,9 @@ def build_report(
     groups: dict[int, list[Paper]],
     categories: Sequence[Category],
 ) -> BuildReport:
-    sections = list(digest.sections.select_related("category").prefetch_related("entries"))
+    sections = list(
+        digest.sections.select_related("category").prefetch_related("entries", "reports")
+    )
     return BuildReport(
         day=digest.date,
         digest_id=digest.pk,
@@ -369,6 +459,7 @@ def build_report(
                 source=s.summary_source,
                 flags=list(s.flags),
                 kept_editor_text=s.summary_source == SummarySource.EDITOR,
+                languages={r.language: (r.summary_source, list(r.flags)) for r in s.reports.all()},
             )
             for s in sections
         ],
@@ -390,6 +481,9 @@ def report_lines(report: BuildReport) -> list[str]:
             f"{section.shown} shown, summary: {source}"
         )
         lines += [f"    FLAG {flag['code']}: {flag['message']}" for flag in section.flags]
+        for language, (source, flags) in section.languages.items():
+            lines.append(f"    [{language}] summary: {source}")
+            lines += [f"      FLAG {flag['code']}: {flag['message']}" for flag in flags]
     lines += report.integrity_lines
     cost = Decimal(report.estimated_cost)
     lines.append(

@@ -1,14 +1,16 @@
 """One issue as plain, immutable data: what emails, the archive and the admin preview show.
 
-`digest_content_load` does every database read an issue needs (three queries) and renders the
-Markdown once; templates then get lists and strings and never touch the database.
+`digest_content_load` does every database read an issue needs (three queries, a fourth for the
+reports in other languages when more than one is offered) and renders the Markdown once;
+templates then get lists and strings and never touch the database. `DigestContent.in_language`
+is the issue as a reader of one offered language reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
@@ -17,6 +19,7 @@ from django.db.models import Prefetch
 
 from .markdown import markdown_html, markdown_text
 from .models import Category, Digest, DigestSection, SectionPaper
+from .report_languages import extra_languages
 
 AUTHORS_SHOWN = 3
 DEFAULT_COLOUR = "#4C72B0"
@@ -40,6 +43,15 @@ class PaperItem:
 
 
 @dataclass(frozen=True)
+class ReportItem:
+    """A section's report in another offered language (SectionReport)."""
+
+    language: str
+    summary_html: str  # sanitised
+    summary_text: str
+
+
+@dataclass(frozen=True)
 class SectionItem:
     category_id: int
     name: str
@@ -48,6 +60,20 @@ class SectionItem:
     summary_text: str
     paper_count: int  # papers of the day in the category (the chart's bar)
     papers: tuple[PaperItem, ...]
+    reports: tuple[ReportItem, ...] = ()  # in the other offered languages, where written
+    language: str = ""  # of summary_html and summary_text; "" for the issue's own
+
+    def in_language(self, language: str) -> SectionItem:
+        """The section with its report in `language`; as it is when it has none."""
+        report = next((r for r in self.reports if r.language == language), None)
+        if report is None:
+            return self
+        return replace(
+            self,
+            summary_html=report.summary_html,
+            summary_text=report.summary_text,
+            language=language,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,28 @@ class DigestContent:
         """The Monday of a weekly issue's week (its date is that week's Sunday)."""
         return self.date - timedelta(days=6)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The issue's language, then each other one some section has a report in."""
+        others = (r.language for s in self.sections for r in s.reports)
+        return tuple(dict.fromkeys([self.language, *others]))
+
+    def language_pick(self, language: str | None) -> str:
+        """The language a reader of `language` reads the reports in: theirs if the issue has
+        reports in it, else the issue's own."""
+        return language if language in self.languages else self.language
+
+    def in_language(self, language: str | None) -> DigestContent:
+        """The issue as a reader of `language` reads it: each section's report in that
+        language, the issue's own report where a section has none."""
+        picked = self.language_pick(language)
+        if picked == self.language:
+            return self
+        sections = tuple(s.in_language(picked) for s in self.sections)
+        # The issue's language is the reader's once every section speaks it.
+        whole = all(s.language == picked for s in sections)
+        return replace(self, sections=sections, language=picked if whole else self.language)
+
     def sections_for(self, category_ids: frozenset[int]) -> tuple[SectionItem, ...]:
         return tuple(s for s in self.sections if s.category_id in category_ids)
 
@@ -101,7 +149,21 @@ def paper_url(*, arxiv_id: str, abs_url: str) -> str:
     return f"https://arxiv.org/abs/{quote(arxiv_id)}"
 
 
-def _section_item(section: DigestSection) -> SectionItem:
+def _report_items(section: DigestSection, languages: list[str]) -> tuple[ReportItem, ...]:
+    if not languages:
+        return ()  # one language offered: the reports were not loaded
+    return tuple(
+        ReportItem(
+            language=report.language,
+            summary_html=markdown_html(text=report.summary),
+            summary_text=markdown_text(text=report.summary),
+        )
+        for report in section.reports.all()
+        if report.language in languages and report.summary.strip()
+    )
+
+
+def _section_item(section: DigestSection, languages: list[str]) -> SectionItem:
     html = markdown_html(text=section.summary)
     papers = tuple(
         PaperItem(
@@ -120,6 +182,7 @@ def _section_item(section: DigestSection) -> SectionItem:
         summary_text=markdown_text(text=section.summary),
         paper_count=section.paper_count,
         papers=papers,
+        reports=_report_items(section, languages),
     )
 
 
@@ -135,11 +198,12 @@ def _bars(sections: list[DigestSection]) -> tuple[CategoryBar, ...]:
 
 def digest_content_load(*, digest: Digest) -> DigestContent:
     """The issue with its sections in the editor's order (position), papers in order."""
+    languages = extra_languages()
+    entries = Prefetch("entries", queryset=SectionPaper.objects.select_related("paper"))
+    prefetch: list[Prefetch | str] = [entries, "reports"] if languages else [entries]
     sections = list(
         digest.sections.select_related("category")
-        .prefetch_related(
-            Prefetch("entries", queryset=SectionPaper.objects.select_related("paper"))
-        )
+        .prefetch_related(*prefetch)
         .order_by("position", "category__position", "pk")
     )
     return DigestContent(
@@ -150,7 +214,7 @@ def digest_content_load(*, digest: Digest) -> DigestContent:
         status=digest.status,
         updated_at=digest.updated_at,
         language=settings.DIGEST_LANGUAGE,
-        sections=tuple(_section_item(s) for s in sections),
+        sections=tuple(_section_item(s, languages) for s in sections),
         bars=_bars(sections),
         kind=digest.kind,
     )

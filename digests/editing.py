@@ -6,6 +6,7 @@ Shared by the admin pages, the regeneration task and the approval code:
   `Digest.version` (the optimistic lock: a form opened at an older version is refused on save),
   records who changed it and, for people (not tasks), that an editor has acted on it.
 - `section_revision_save`: keeps a section's summary before it is replaced.
+- `section_report_edit`: an editor's report in another offered language, checked for it.
 - `admin_log`: the admin's own log (LogEntry), for actions that are not a form save.
 """
 
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import F, Model
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from .build import chart_for_day, group_by_category, section_counts_update
 from .models import (
@@ -23,6 +26,7 @@ from .models import (
     Digest,
     DigestSection,
     Paper,
+    SectionReport,
     SectionRevision,
     SummarySource,
 )
@@ -67,12 +71,12 @@ def admin_log(*, user_id: int, obj: Model, message: str) -> None:
 
 # --- Papers moved, removed or added by an editor ------------------------------------------------
 
-FLAG_LABELS = {
+FLAG_LABELS: dict[str, str | Promise] = {
     **CHECK_LABELS,
-    "fallback": "Fallback summary used",
-    "budget": "Token budget hit",
-    "llm_error": "LLM error",
-    "sources_changed": "Sources changed",
+    "fallback": _("Fallback summary used"),
+    "budget": _("Token budget hit"),
+    "llm_error": _("LLM error"),
+    "sources_changed": _("Sources changed"),
 }
 SOURCES_CHANGED = (
     "Its papers were changed after the summary was written: check that every [n] still names "
@@ -81,7 +85,7 @@ SOURCES_CHANGED = (
 
 
 def flag_label(code: str) -> str:
-    return FLAG_LABELS.get(code, code.replace("_", " ").capitalize())
+    return str(FLAG_LABELS.get(code, code.replace("_", " ").capitalize()))
 
 
 def section_input(section: DigestSection) -> SectionInput:
@@ -103,18 +107,71 @@ def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> l
         language=settings.DIGEST_LANGUAGE,
         contract=False,
     )
-    if section.summary_source == SummarySource.EDITOR:
-        flags = problems
-    else:
-        rechecked = TEXT_CHECK_CODES | {"sources_changed"}
-        flags = [f for f in section.flags if f.get("code") not in rechecked]
-        flags += problems
-        was_flagged = any(f.get("code") == "sources_changed" for f in section.flags)
-        if sources_changed or was_flagged:
-            flags.append(flag("sources_changed", SOURCES_CHANGED))
+    flags = rechecked_flags(
+        source=section.summary_source,
+        old=list(section.flags),
+        problems=problems,
+        sources_changed=sources_changed,
+    )
     section.flags = flags
     section.save(update_fields=["flags"])
+    for report in section.reports.all():
+        report_flags_refresh(report=report, section=section, sources_changed=sources_changed)
     return flags
+
+
+def rechecked_flags(
+    *,
+    source: str,
+    old: list[dict[str, str]],
+    problems: list[dict[str, str]],
+    sources_changed: bool,
+) -> list[dict[str, str]]:
+    """An editor's text is judged on its own; another keeps the build's other flags, and is
+    flagged once its papers changed (its [n] were written for the old list)."""
+    if source == SummarySource.EDITOR:
+        return problems
+    rechecked = TEXT_CHECK_CODES | {"sources_changed"}
+    flags = [f for f in old if f.get("code") not in rechecked] + problems
+    if sources_changed or any(f.get("code") == "sources_changed" for f in old):
+        flags.append(flag("sources_changed", SOURCES_CHANGED))
+    return flags
+
+
+def report_flags_refresh(
+    *, report: SectionReport, section: DigestSection, sources_changed: bool
+) -> list[dict[str, str]]:
+    """The checks of a report in another language run again, for that language (as
+    `section_flags_refresh` does for the first language's)."""
+    problems = summary_problems(
+        text=report.summary,
+        section=section_input(section),
+        language=report.language,
+        contract=False,
+    )
+    report.flags = rechecked_flags(
+        source=report.summary_source,
+        old=list(report.flags),
+        problems=problems,
+        sources_changed=sources_changed,
+    )
+    report.save(update_fields=["flags", "updated_at"])
+    return report.flags
+
+
+def section_report_edit(*, section: DigestSection, language: str, text: str) -> SectionReport:
+    """An editor's report of the section in `language` (a rebuild keeps it), its checks run for
+    that language; an emptied report is removed (readers get the first language's)."""
+    if not text.strip():
+        SectionReport.objects.filter(section=section, language=language).delete()
+        return SectionReport(section=section, language=language)
+    report, _ = SectionReport.objects.update_or_create(
+        section=section,
+        language=language,
+        defaults={"summary": text, "summary_source": SummarySource.EDITOR},
+    )
+    report_flags_refresh(report=report, section=section, sources_changed=False)
+    return report
 
 
 def paper_file(*, paper: Paper, section: DigestSection) -> None:

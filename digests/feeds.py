@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django.contrib.syndication.views import Feed
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext
 
-from .archive import FEED_ISSUES, archive_words, public_issues
+from .archive import FEED_ISSUES, archive_language, public_issues
 from .content import digest_content_load
 from .models import Digest
 
@@ -20,11 +23,16 @@ from .models import Digest
 class ArchiveFeed(Feed):
     feed_type = Atom1Feed
 
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The feed in the newsletter's default language (DIGEST_LANGUAGES' first)."""
+        with translation.override(archive_language()):
+            return super().__call__(request, *args, **kwargs)
+
     def title(self) -> str:
-        return archive_words()["feed_title"]
+        return gettext("Daily AI Insights: past issues")
 
     def subtitle(self) -> str:
-        return archive_words()["feed_description"]
+        return gettext("A daily digest of new AI papers on arXiv")
 
     def link(self) -> str:
         return reverse("digests:archive")
@@ -48,9 +56,7 @@ class ArchiveFeed(Feed):
     def item_description(self, item: Digest) -> str:
         """The issue's text: introduction, each category's summary and its sources."""
         content = digest_content_load(digest=item)
-        return render_to_string(
-            "archive/feed_entry.html", {"content": content, "words": archive_words()}
-        )
+        return render_to_string("archive/feed_entry.html", {"content": content})
 
     def item_pubdate(self, item: Digest) -> datetime:
         return item.sending_started_at or item.sent_at or _midnight(item)

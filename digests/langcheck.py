@@ -14,6 +14,10 @@ digest in one of them flags a report or paragraph that reads as another. Another
 digest language (Dutch, Vietnamese ...) gets the script check only: without its own profile its
 prose cannot be told from theirs. Quoted titles and names (allowed terms) are not prose.
 
+The scripts a language may use are its own (LANGUAGE_SCRIPTS): a Japanese report is written in
+kana and kanji, and Hangul in it is foreign; a Korean report is written in Hangul, and kana or
+Chinese characters in it are foreign; Latin is foreign to none (technical terms).
+
 Each problem comes back with a code: "language" (letters of a script or language that does not
 belong), "fused_latin" (Latin fragments inside Hangul words), "wrong_language" (the text, or a
 paragraph of prose, is in another language).

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Category(models.Model):
@@ -37,10 +38,10 @@ class Category(models.Model):
 
 class Feed(models.Model):
     class Status(models.TextChoices):
-        NEVER = "never", "never fetched"
-        OK = "ok", "ok"
-        NOT_MODIFIED = "not_modified", "not modified"
-        ERROR = "error", "error"
+        NEVER = "never", _("never fetched")
+        OK = "ok", _("ok")
+        NOT_MODIFIED = "not_modified", _("not modified")
+        ERROR = "error", _("error")
 
     url = models.CharField(
         max_length=1000, unique=True, help_text="http(s) URL, file:// URL or path"
@@ -64,17 +65,17 @@ class Feed(models.Model):
 
 
 class AnnounceType(models.TextChoices):
-    NEW = "new", "new"
-    CROSS = "cross", "cross-list"
-    REPLACE = "replace", "replacement"
-    REPLACE_CROSS = "replace-cross", "replacement of a cross-list"
-    UNKNOWN = "unknown", "unknown"
+    NEW = "new", _("new")
+    CROSS = "cross", _("cross-list")
+    REPLACE = "replace", _("replacement")
+    REPLACE_CROSS = "replace-cross", _("replacement of a cross-list")
+    UNKNOWN = "unknown", _("unknown")
 
 
 class ClassifiedBy(models.TextChoices):
-    LLM = "llm", "LLM"
-    RULES = "rules", "rules"
-    EDITOR = "editor", "editor"
+    LLM = "llm", _("LLM")
+    RULES = "rules", _("rules")
+    EDITOR = "editor", _("editor")
 
 
 class Paper(models.Model):
@@ -118,16 +119,16 @@ class Paper(models.Model):
 
 class Digest(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "draft"
-        APPROVED = "approved", "approved"
-        SENDING = "sending", "sending"
+        DRAFT = "draft", _("draft")
+        APPROVED = "approved", _("approved")
+        SENDING = "sending", _("sending")
         # Stopped by itself after DELIVERY_PAUSE_AFTER_ERRORS errors in a row; an editor resumes.
-        PAUSED = "paused", "paused"
-        SENT = "sent", "sent"
+        PAUSED = "paused", _("paused")
+        SENT = "sent", _("sent")
 
     class Kind(models.TextChoices):
-        DAILY = "daily", "daily"
-        WEEKLY = "weekly", "weekly"
+        DAILY = "daily", _("daily")
+        WEEKLY = "weekly", _("weekly")
 
     # A daily issue's date is its arXiv announcement day (Monday to Friday); a weekly issue's is
     # the Sunday that ends its ISO week, so the two never share a date.
@@ -191,9 +192,9 @@ class Digest(models.Model):
 
 
 class SummarySource(models.TextChoices):
-    LLM = "llm", "LLM"
-    FALLBACK = "fallback", "extractive fallback"
-    EDITOR = "editor", "editor"
+    LLM = "llm", _("LLM")
+    FALLBACK = "fallback", _("extractive fallback")
+    EDITOR = "editor", _("editor")
 
 
 class DigestSection(models.Model):
@@ -291,9 +292,9 @@ class SectionRevision(models.Model):
     """A section's summary as it was before a change (an edit, a regeneration, a restore)."""
 
     class Reason(models.TextChoices):
-        EDIT = "edit", "before an editor's edit"
-        REGENERATE = "regenerate", "before a regeneration"
-        RESTORE = "restore", "before a restore"
+        EDIT = "edit", _("before an editor's edit")
+        REGENERATE = "regenerate", _("before a regeneration")
+        RESTORE = "restore", _("before a restore")
 
     section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="revisions")
     summary = models.TextField(blank=True)
@@ -314,10 +315,10 @@ class Regeneration(models.Model):
     """One request to rewrite a section's summary with the LLM, run by a background task."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
 
     section = models.ForeignKey(
         DigestSection, on_delete=models.CASCADE, related_name="regenerations"
@@ -344,9 +345,9 @@ class LLMCall(models.Model):
     """One request to the LLM (or one answer served from the cache), for cost and the budget."""
 
     class Purpose(models.TextChoices):
-        CLASSIFY = "classify", "classify"
-        SUMMARIZE = "summarize", "summarize"
-        OTHER = "other", "other"
+        CLASSIFY = "classify", _("classify")
+        SUMMARIZE = "summarize", _("summarize")
+        OTHER = "other", _("other")
 
     digest_date = models.DateField(null=True, blank=True, db_index=True)
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
@@ -416,15 +417,15 @@ class DailyRun(models.Model):
     """One daily run (fetch, then build): a row per run, kept as the run's history."""
 
     class Outcome(models.TextChoices):
-        RUNNING = "running", "running"
-        BUILT = "built", "draft built"
-        NOTHING = "nothing", "nothing to publish"
-        FAILED = "failed", "failed"
+        RUNNING = "running", _("running")
+        BUILT = "built", _("draft built")
+        NOTHING = "nothing", _("nothing to publish")
+        FAILED = "failed", _("failed")
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "schedule"
-        COMMAND = "command", "command"
-        ADMIN = "admin", "admin"
+        SCHEDULE = "schedule", _("schedule")
+        COMMAND = "command", _("command")
+        ADMIN = "admin", _("admin")
 
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -55,7 +55,7 @@ def refetch_check(*, digest: Digest) -> None:
         )
     if digest.status != Digest.Status.DRAFT:
         raise RefetchRefused(
-            f"The issue of {digest.date} is {digest.get_status_display()}: only a draft can be "
+            f"The issue of {digest.date} is {digest.status}: only a draft can be "
             "fetched again. Cancel its approval first if it has not been sent."
         )
 

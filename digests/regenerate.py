@@ -74,7 +74,7 @@ def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
         digest = Digest.objects.select_for_update().get(pk=section.digest_id)
         if digest.status not in EDITABLE_STATUSES:
             raise RegenerationRefused(
-                f"The issue of {digest.date} is {digest.get_status_display()}: its summaries "
+                f"The issue of {digest.date} is {digest.status}: its summaries "
                 "can no longer be changed."
             )
         regenerations_abandon(section=section)
@@ -161,7 +161,7 @@ def digest_check(*, digest_id: int, lock: bool = False) -> Digest:
     digest = digests.get(pk=digest_id)
     if digest.status not in EDITABLE_STATUSES:
         raise RegenerationFailed(
-            f"The issue is {digest.get_status_display()} now: its text can no longer change. "
+            f"The issue is {digest.status} now: its text can no longer change. "
             "The section was left as it was."
         )
     return digest
@@ -258,9 +258,7 @@ def revision_restore(*, revision: SectionRevision, by: str) -> Restored:
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=revision.section.digest_id)
         if digest.status not in EDITABLE_STATUSES:
-            raise RestoreRefused(
-                f"The issue is {digest.get_status_display()}: its text can no longer change."
-            )
+            raise RestoreRefused(f"The issue is {digest.status}: its text can no longer change.")
         section = DigestSection.objects.select_for_update().get(pk=revision.section_id)
         kept = section_revision_save(section=section, reason=SectionRevision.Reason.RESTORE, by=by)
         section.summary = revision.summary

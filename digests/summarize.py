@@ -114,6 +114,16 @@ WORDINGS = {
         ),
         no_papers="No new papers in this field today.",
     ),
+    "ja": Wording(
+        language_name="Japanese (日本語)",
+        headings=("要約レポート", "テーマ別の要約", "傾向とパターン", "結論"),
+        overview="本日の{category}分野で注目すべき論文{count}本の要点を、要旨からそのまま引用しました。",
+        fallback_note=(
+            "自動要約を作成できなかったため、各論文の要旨の要点を原文のまま掲載しています。"
+            "詳しくは下記の出典の論文をご覧ください。"
+        ),
+        no_papers="本日はこの分野の新しい論文はありません。",
+    ),
 }
 
 SYSTEM_PROMPT = """\
@@ -145,6 +155,10 @@ _SCRIPT_RULES = {
         "words, not even inside a Korean word."
     ),
     "en": "Do not use Korean, Chinese or Japanese characters.",
+    "ja": (
+        "Write natural Japanese (kana and kanji), with English technical terms where usual "
+        "(LLM, Transformer, GPT-4o). Never use Korean (Hangul) or any other language's words."
+    ),
 }
 
 
@@ -461,6 +475,9 @@ WEEKLY_OVERVIEWS = {
     ),
     "en": (
         "Key sentences from the abstracts of the week's {count} most notable papers in {category}."
+    ),
+    "ja": (
+        "今週の{category}分野で最も注目すべき論文{count}本の要点を、要旨からそのまま引用しました。"
     ),
 }
 

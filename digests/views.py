@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import translation
 
-from .archive import PUBLIC_STATUSES, archive_page, archive_words, public_issue
+from .archive import PUBLIC_STATUSES, archive_language, archive_page, public_issue
 from .content import digest_content_load
 from .models import Digest
 
@@ -36,8 +35,9 @@ def _day_or_404(day: str) -> date:
 
 
 def archive_list(request: HttpRequest) -> HttpResponse:
-    """Every public issue, newest first, paginated (?page=N)."""
-    with translation.override(settings.DIGEST_LANGUAGE):
+    """Every public issue, newest first, paginated (?page=N); ?lang= chooses the language."""
+    language = archive_language(request.GET.get("lang", ""))
+    with translation.override(language):
         page = archive_page(number=request.GET.get("page"))
         issues = [
             {
@@ -51,7 +51,7 @@ def archive_list(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "archive/list.html",
-            {"page": page, "issues": issues, "words": archive_words()},
+            {"page": page, "issues": issues},
         )
 
 
@@ -61,9 +61,5 @@ def archive_issue(request: HttpRequest, day: str) -> HttpResponse:
     if digest is None:
         raise Http404("no such issue")
     content = digest_content_load(digest=digest)
-    with translation.override(settings.DIGEST_LANGUAGE):
-        return render(
-            request,
-            "archive/issue.html",
-            {"content": content, "words": archive_words()},
-        )
+    with translation.override(archive_language(request.GET.get("lang", ""))):
+        return render(request, "archive/issue.html", {"content": content})

@@ -17,24 +17,30 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, pgettext
 
 from .build import (
     BuildRefused,
     BuildReport,
+    ExtraReports,
     Log,
     build_report,
+    edited_reports_take,
+    editor_reports,
     editor_sections,
+    extra_reports_write,
     group_by_category,
     report_lines,
     section_counts_update,
+    section_reports_replace,
     sections_replace,
 )
 from .chart import ChartBar, chart_render
@@ -53,27 +59,6 @@ logger = logging.getLogger(__name__)
 # A daily issue counts for its week once its send has started: readers have seen it.
 SENT_STATUSES = (Digest.Status.SENDING, Digest.Status.PAUSED, Digest.Status.SENT)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-
-WORDS = {
-    "ko": {
-        "title": "{title} · 주간 {week}",
-        "chart_title": "{week} 분야별 논문 수",
-        "chart_axis": "논문 수",
-        "introduction": (
-            "{first}부터 {last}까지 보낸 일일 호 {issues}개의 AI 논문 {count}편 가운데 "
-            "{sections}개 분야에서 가장 주목할 논문을 골라 한 주를 정리했습니다."
-        ),
-    },
-    "en": {
-        "title": "{title} · Weekly {week}",
-        "chart_title": "Papers per category, {week}",
-        "chart_axis": "papers",
-        "introduction": (
-            "The week in review: the most notable of the {count} AI papers in the {issues} daily "
-            "issues sent from {first} to {last}, in {sections} categories."
-        ),
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -158,14 +143,17 @@ def weekly_top(papers: Sequence[Paper], limit: int) -> list[Paper]:
     return ranked[:limit]
 
 
-def daily_reports(*, issues: Sequence[Digest]) -> dict[int, list[DailyReport]]:
-    """Per category, what each of the week's daily issues said of it, by day."""
+def daily_reports(*, issues: Sequence[Digest], language: str = "") -> dict[int, list[DailyReport]]:
+    """Per category, what each of the week's daily issues said of it, by day; in `language`
+    where a daily issue has a report in it, else in the first language."""
     reports: dict[int, list[DailyReport]] = {}
     sections = DigestSection.objects.filter(digest__in=issues).select_related("digest")
-    for section in sections.order_by("digest__date"):
-        if section.summary.strip():
+    for section in sections.order_by("digest__date").prefetch_related("reports"):
+        own = {r.language: r.summary for r in section.reports.all() if r.summary.strip()}
+        text = own.get(language) or section.summary
+        if text.strip():
             reports.setdefault(section.category_id, []).append(
-                DailyReport(day=section.digest.date, text=section.summary)
+                DailyReport(day=section.digest.date, text=text)
             )
     return reports
 
@@ -184,7 +172,18 @@ def weekly_section_input(section: DigestSection) -> WeeklySectionInput:
 
 
 def words_for(language: str) -> dict[str, str]:
-    return WORDS.get(language, WORDS["en"])
+    """The weekly issue's fixed words in `language`, from the gettext catalogues (locale/); the
+    placeholders in braces are filled with str.format."""
+    with translation.override(language):
+        return {
+            "title": gettext("{title} · Weekly {week}"),
+            "chart_title": pgettext("chart title", "Papers per category, {week}"),
+            "chart_axis": pgettext("chart axis", "papers"),
+            "introduction": gettext(
+                "The week in review: the most notable of the {count} AI papers in the {issues} "
+                "daily issues sent from {first} to {last}, in {sections} categories."
+            ),
+        }
 
 
 def weekly_chart(
@@ -236,6 +235,17 @@ def weekly_build(*, week: Week | None = None, log: Log | None = None) -> WeeklyR
     summaries = weekly_sections_summarize(
         sections=to_summarise, language=settings.DIGEST_LANGUAGE, digest_date=week.sunday
     )
+    extra = extra_reports_write(
+        sections=to_summarise,
+        category_of=lambda item: item.section.category.pk,
+        summarize=lambda todo, code: weekly_sections_summarize(
+            sections=in_language(todo, issues=issues, language=code),
+            language=code,
+            digest_date=week.sunday,
+        ),
+        kept=editor_reports(existing),
+        say=say,
+    )
     chart = weekly_chart(week=week, categories=categories, groups=groups)
     digest, created = weekly_save(
         week=week,
@@ -245,11 +255,22 @@ def weekly_build(*, week: Week | None = None, log: Log | None = None) -> WeeklyR
         categories=categories,
         summarised=list(zip(to_summarise, summaries, strict=True)),
         chart=chart,
+        extra=extra,
     )
     report = weekly_report(digest=digest, created=created, week=week, issues=issues)
     for line in weekly_report_lines(report):
         say(line)
     return report
+
+
+def in_language(
+    items: Sequence[WeeklySectionInput], *, issues: Sequence[Digest], language: str
+) -> list[WeeklySectionInput]:
+    """The sections with the week's daily reports in `language` (where they were written)."""
+    reports = daily_reports(issues=issues, language=language)
+    return [
+        replace(item, daily_reports=reports.get(item.section.category.pk, [])) for item in items
+    ]
 
 
 def refusal_check(*, week: Week, digest: Digest | None) -> None:
@@ -306,6 +327,7 @@ def weekly_save(
     categories: Sequence[Category],
     summarised: Sequence[tuple[WeeklySectionInput, SectionSummary]],
     chart: bytes,
+    extra: ExtraReports | None = None,
 ) -> tuple[Digest, bool]:
     digest, created = weekly_get_or_create(week=week)
     usage = llm_usage_for(digest_date=week.sunday)
@@ -313,13 +335,16 @@ def weekly_save(
         # Serialises concurrent builds of the same week (a row lock on PostgreSQL).
         digest = Digest.objects.select_for_update().get(pk=digest.pk)
         refusal_check(week=week, digest=digest)
+        kept = editor_sections(digest)
+        edited = edited_reports_take(digest=digest, kept=kept)
         sections_replace(
             digest=digest,
             summarised=[(item.section, summary) for item, summary in summarised],
             groups=groups,
-            kept=editor_sections(digest),
+            kept=kept,
             weekly=True,
         )
+        section_reports_replace(digest=digest, extra=extra or {}, kept=kept, edited=edited)
         section_counts_update(digest=digest, groups=groups, categories=categories)
         digest.paper_count = len(papers)
         digest.chart_png = chart

@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The admin in the editor's chosen language (the language cookie), else LANGUAGE_CODE.
+    "newsletter.middleware.AdminLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -142,6 +144,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "ko"
 LANGUAGES = [("ko", "한국어"), ("en", "English")]
+# One catalogue for the project (pages, emails, the chart, the admin): locale/<lang>/LC_MESSAGES.
+# The .mo files are committed (tests/test_locale.py checks they match the .po files).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -345,8 +350,9 @@ DIGEST_LANGUAGE = DIGEST_LANGUAGES[0]
 EDITOR_NOTIFY_EMAILS = env_list("EDITOR_NOTIFY_EMAILS", [])
 # A Slack-compatible incoming webhook that gets the same notices; empty: none.
 NOTIFY_WEBHOOK_URL = env("NOTIFY_WEBHOOK_URL")
-# The language of the notices: ko or en.
-EDITOR_LANGUAGE = env("EDITOR_LANGUAGE", "ko")
+# The editors' language: the notices', and the admin's until an editor chooses another in its
+# header (newsletter/middleware.py). One of LANGUAGES.
+EDITOR_LANGUAGE = env("EDITOR_LANGUAGE", LANGUAGE_CODE)
 # How long before the send time an unapproved draft is called to the editors' attention.
 NOTIFY_APPROVAL_LEAD_MINUTES = env_int("NOTIFY_APPROVAL_LEAD_MINUTES", 60)
 DIGEST_TOP_PAPERS = env_int("DIGEST_TOP_PAPERS", 5)

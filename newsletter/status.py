@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django_celery_beat.models import PeriodicTask
 
 from digests.models import DailyRun
@@ -44,6 +45,28 @@ class Part:
         if not self.ok:
             return "UNHEALTHY"
         return "WARN" if self.warning else "OK"
+
+    @property
+    def label(self) -> str:
+        """The part's name in the current language (the admin's page; the command's is English)."""
+        return str(PART_LABELS.get(self.name, self.name))
+
+    @property
+    def state_label(self) -> str:
+        return str(STATE_LABELS[self.state])
+
+
+PART_LABELS = {
+    "database": pgettext_lazy("status part", "database"),
+    "broker": pgettext_lazy("status part", "broker"),
+    "beat": pgettext_lazy("status part", "beat"),
+    "daily run": pgettext_lazy("status part", "daily run"),
+}
+STATE_LABELS = {
+    "OK": pgettext_lazy("status state", "OK"),
+    "WARN": pgettext_lazy("status state", "WARN"),
+    "UNHEALTHY": pgettext_lazy("status state", "UNHEALTHY"),
+}
 
 
 def status_parts(*, now: datetime | None = None) -> list[Part]:
@@ -74,7 +97,11 @@ def database_part(now: datetime) -> Part:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     took = (time.monotonic() - started) * 1000
-    return Part("database", ok=True, detail=f"{connection.vendor} answered in {took:.0f} ms")
+    detail = gettext("%(vendor)s answered in %(ms)s ms") % {
+        "vendor": connection.vendor,
+        "ms": f"{took:.0f}",
+    }
+    return Part("database", ok=True, detail=detail)
 
 
 def broker_configured() -> bool:
@@ -84,8 +111,9 @@ def broker_configured() -> bool:
 def broker_part(now: datetime) -> Part:
     if not broker_configured():
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            return Part("broker", ok=True, detail="eager: no broker (tasks run inline)")
-        return Part("broker", ok=False, detail="CELERY_BROKER_URL is empty and tasks are not eager")
+            return Part("broker", ok=True, detail=gettext("eager: no broker (tasks run inline)"))
+        detail = gettext("CELERY_BROKER_URL is empty and tasks are not eager")
+        return Part("broker", ok=False, detail=detail)
     with app.connection_for_write(
         settings.CELERY_BROKER_URL, connect_timeout=BROKER_CONNECT_TIMEOUT
     ) as broker:
@@ -93,8 +121,11 @@ def broker_part(now: datetime) -> Part:
         try:
             broker.ensure_connection(max_retries=0)  # one attempt: no sleeping between retries
         except Exception as error:
-            return Part("broker", ok=False, detail=f"{where} unreachable: {error}")
-    return Part("broker", ok=True, detail=f"{where} accepted a connection")
+            detail = gettext("%(where)s unreachable: %(error)s") % {"where": where, "error": error}
+            return Part("broker", ok=False, detail=detail)
+    return Part(
+        "broker", ok=True, detail=gettext("%(where)s accepted a connection") % {"where": where}
+    )
 
 
 def beat_part(now: datetime) -> Part:
@@ -110,11 +141,15 @@ def beat_part(now: datetime) -> Part:
             return Part(
                 "beat",
                 ok=False,
-                detail=f"beat has never run {BEAT_TICK_TASK} (is beat running? setup_schedule?)",
+                detail=gettext("beat has never run %(task)s (is beat running? setup_schedule?)")
+                % {"task": BEAT_TICK_TASK},
             )
-        return Part("beat", ok=True, detail="no broker: beat is not expected to run")
+        return Part("beat", ok=True, detail=gettext("no broker: beat is not expected to run"))
     age = now - tick
-    detail = f"last tick {duration_label(age.total_seconds())} ago ({BEAT_TICK_TASK})"
+    detail = gettext("last tick %(age)s ago (%(task)s)") % {
+        "age": duration_label(age.total_seconds()),
+        "task": BEAT_TICK_TASK,
+    }
     if age <= BEAT_TICK_WINDOW:
         return Part("beat", ok=True, detail=detail)
     # Without a broker beat cannot send anything: an old tick is a leftover, not an outage.
@@ -124,32 +159,46 @@ def beat_part(now: datetime) -> Part:
 def daily_run_part(now: datetime) -> Part:
     last = DailyRun.objects.order_by("-started_at").first()
     if last is None:
-        return Part("daily run", ok=True, warning=True, detail="no daily run recorded yet")
+        detail = gettext("no daily run recorded yet")
+        return Part("daily run", ok=True, warning=True, detail=detail)
     started = f"{timezone.localtime(last.started_at):%Y-%m-%d %H:%M %Z}"
     if run_stuck(last, now=now):
         return Part(
             "daily run",
             ok=False,
-            detail=f"stuck: running since {started}, longer than CELERY_TASK_TIME_LIMIT "
-            f"({settings.CELERY_TASK_TIME_LIMIT} s); its process was probably killed",
+            detail=gettext(
+                "stuck: running since %(started)s, longer than CELERY_TASK_TIME_LIMIT "
+                "(%(limit)s s); its process was probably killed"
+            )
+            % {"started": started, "limit": settings.CELERY_TASK_TIME_LIMIT},
         )
     if last.outcome == DailyRun.Outcome.FAILED:
-        why = "; ".join(last.reasons) or "no reason recorded"
-        return Part("daily run", ok=False, detail=f"the run of {started} failed: {why}")
+        why = "; ".join(last.reasons) or gettext("no reason recorded")
+        detail = gettext("the run of %(started)s failed: %(why)s") % {
+            "started": started,
+            "why": why,
+        }
+        return Part("daily run", ok=False, detail=detail)
     if last.outcome == DailyRun.Outcome.RUNNING:
-        return Part("daily run", ok=True, detail=f"running since {started}")
+        detail = gettext("running since %(started)s") % {"started": started}
+        return Part("daily run", ok=True, detail=detail)
     return last_success_part(last, now=now, started=started)
 
 
 def last_success_part(last: DailyRun, *, now: datetime, started: str) -> Part:
-    detail = f"the run of {started}: {last.get_outcome_display()}"
+    detail = gettext("the run of %(started)s: %(outcome)s") % {
+        "started": started,
+        "outcome": last.get_outcome_display(),
+    }
     if last.day:
-        detail += f" (day {last.day})"
+        detail += gettext(" (day %(day)s)") % {"day": last.day}
     if last.suspect:
-        detail += "; the day's counts look suspect"
+        detail += gettext("; the day's counts look suspect")
     finished = last.finished_at or last.started_at
     today = now.astimezone(ZoneInfo(settings.DIGEST_SCHEDULE_TIMEZONE)).weekday()
     if now - finished > LAST_SUCCESS_WINDOW and today in WEEKDAYS:
-        detail += f"; no successful run for {duration_label((now - finished).total_seconds())}"
+        detail += gettext("; no successful run for %(age)s") % {
+            "age": duration_label((now - finished).total_seconds())
+        }
         return Part("daily run", ok=True, warning=True, detail=detail)
     return Part("daily run", ok=True, warning=last.suspect, detail=detail)

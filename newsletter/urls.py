@@ -11,6 +11,8 @@ urlpatterns = [
     # Before the admin's own URLs: a staff page in the admin's frame, not part of the public site.
     path("admin/status/", views.status, name="status"),
     path("admin/", admin.site.urls),
+    # set_language: the admin's language selector (newsletter/middleware.py reads the cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("anymail/", include((webhook_urlpatterns(), "anymail"))),
     path("", include("subscribers.urls")),
     path("healthz", views.healthz, name="healthz"),

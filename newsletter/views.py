@@ -7,6 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 
 from newsletter.status import healthy, status_parts
 
@@ -24,7 +25,7 @@ def status(request: HttpRequest) -> TemplateResponse:
     parts = status_parts()
     context = {
         **admin.site.each_context(request),
-        "title": "Service status",
+        "title": gettext("Service status"),
         "parts": parts,
         "healthy": healthy(parts),
     }

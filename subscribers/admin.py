@@ -23,6 +23,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from digests.admin import DigestAdmin as ContentDigestAdmin
 from digests.admin_views.readonly import ReadOnlyModelAdmin
@@ -62,29 +64,34 @@ CONSENT_FIELDS = (
 
 class SubscriberImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
+        label=_("CSV file"),
         allow_empty_file=True,  # the import explains an empty file in its own words
-        help_text="UTF-8, with a header line: email, and optionally categories (slugs separated "
-        "by ';') and language (ko or en). Without categories, a reader gets every active one.",
+        help_text=_(
+            "UTF-8, with a header line: email, and optionally categories (slugs separated "
+            "by ';') and language (ko or en). Without categories, a reader gets every active one."
+        ),
     )
     confirmed = forms.BooleanField(
         required=False,
-        label="Mark as confirmed",
-        help_text="Only for people who already agreed to receive the newsletter elsewhere. "
-        "Otherwise each new address is pending and gets a confirmation email.",
+        label=_("Mark as confirmed"),
+        help_text=_(
+            "Only for people who already agreed to receive the newsletter elsewhere. "
+            "Otherwise each new address is pending and gets a confirmation email."
+        ),
     )
     consent_note = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Consent note",
-        help_text="Required with “Mark as confirmed”: where, when and how these people agreed.",
+        label=_("Consent note"),
+        help_text=_("Required with “Mark as confirmed”: where, when and how these people agreed."),
     )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
         if upload.size > IMPORT_MAX_BYTES:
             raise forms.ValidationError(
-                f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB."
+                gettext("The file is larger than %(mb)s MB.")
+                % {"mb": IMPORT_MAX_BYTES // (1024 * 1024)}
             )
         return upload
 
@@ -93,12 +100,14 @@ class SubscriberImportForm(forms.Form):
         if cleaned.get("confirmed") and not cleaned.get("consent_note", "").strip():
             self.add_error(
                 "consent_note",
-                "A confirmed import needs a consent note: where, when and how they agreed.",
+                gettext(
+                    "A confirmed import needs a consent note: where, when and how they agreed."
+                ),
             )
         return cleaned
 
 
-@admin.action(description="Export selected subscribers as CSV")
+@admin.action(description=_("Export selected subscribers as CSV"))
 def export_csv(
     modeladmin: SubscriberAdmin, request: HttpRequest, queryset: QuerySet[Subscriber]
 ) -> StreamingHttpResponse:
@@ -126,14 +135,14 @@ class SubscriberAdmin(admin.ModelAdmin):
     readonly_fields = ["email", *CONSENT_FIELDS, *HISTORY_FIELDS]
     fieldsets = [
         (None, {"fields": ["email", "status", "categories", "language"]}),
-        ("Consent", {"fields": list(CONSENT_FIELDS)}),
-        ("History", {"fields": list(HISTORY_FIELDS)}),
+        (_("Consent"), {"fields": list(CONSENT_FIELDS)}),
+        (_("History"), {"fields": list(HISTORY_FIELDS)}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         return super().get_queryset(request).prefetch_related("categories")
 
-    @admin.display(description="categories")
+    @admin.display(description=_("categories"))
     def category_list(self, obj: Subscriber) -> str:
         return ", ".join(category.name for category in obj.categories.all())
 
@@ -179,7 +188,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Import subscribers from CSV",
+            "title": gettext("Import subscribers from CSV"),
             "form": form,
             "report": report,
             "file_error": file_error,
@@ -227,7 +236,7 @@ class NoticeAdmin(ReadOnlyModelAdmin):
     readonly_fields = NOTICE_FIELDS
     fields = NOTICE_FIELDS
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_shown(self, obj: Notice) -> str:
         return Truncator(obj.error).chars(120)
 
@@ -266,7 +275,7 @@ class DeliveryAdmin(ReadOnlyModelAdmin):
     # Counting every delivery of every issue on each page is slow with 100,000 readers.
     show_full_result_count = False
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_shown(self, obj: Delivery) -> str:
         return Truncator(obj.error).chars(120)
 
@@ -316,11 +325,11 @@ class DigestAdmin(ContentDigestAdmin):
             )
         )
 
-    @admin.display(description="recipients")
+    @admin.display(description=_("recipients"))
     def recipients(self, obj: Digest) -> int:
         return getattr(obj, "recipient_count", None) or 0
 
-    @admin.display(description="sent")
+    @admin.display(description=_("sent"))
     def sent(self, obj: Digest) -> str:
         count = getattr(obj, "sent_count", None) or 0
         if obj.sent_at:

@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import QuerySet
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 
 from digests.models import Category
@@ -102,8 +104,22 @@ class KeywordsField(forms.CharField):
         return text
 
 
+def language_name(code: str) -> str:
+    """A language's name in that language (日本語, English), as a reader looks for it."""
+    try:
+        return str(get_language_info(code)["name_local"])
+    except KeyError:
+        return code
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """The languages the newsletter offers (DIGEST_LANGUAGES), the default first."""
+    return [(code, language_name(code)) for code in dict.fromkeys(settings.DIGEST_LANGUAGES)]
+
+
 class ReaderChoiceFields(forms.Form):
-    """The fields both pages share: keyword rules and cadence (the model's field names)."""
+    """The fields both pages share: keyword rules, cadence and language (the model's field
+    names). The language is offered only when there is more than one to choose from."""
 
     keywords_include = KeywordsField(label=_("Keywords to look for"))
     keywords_exclude = KeywordsField(label=_("Keywords to leave out"))
@@ -122,6 +138,26 @@ class ReaderChoiceFields(forms.Form):
         label=_("How often"),
         error_messages={"invalid_choice": _("Choose daily or weekly.")},
     )
+    language = forms.ChoiceField(
+        # A post without it (an older page still open) keeps the reader's language.
+        required=False,
+        label=_("Email language"),
+        error_messages={"invalid_choice": _("Choose a language from the list.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = language_choices()
+        if len(choices) > 1:
+            field = self.fields["language"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = choices
+        else:
+            del self.fields["language"]  # one language: nothing to choose, nothing checked
+
+    @property
+    def offers_language(self) -> bool:
+        return "language" in self.fields
 
     def reader_choice(self) -> ReaderChoice:
         data = self.cleaned_data
@@ -162,11 +198,6 @@ class PreferencesForm(ReaderChoiceFields):
         error_messages={
             "required": _("Choose at least one category, or unsubscribe below."),
         },
-    )
-    language = forms.ChoiceField(
-        choices=[("ko", "한국어"), ("en", "English")],
-        label=_("Email language"),
-        error_messages={"invalid_choice": _("Choose a language from the list.")},
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

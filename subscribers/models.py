@@ -6,6 +6,7 @@ import secrets
 
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from digests.models import Category, Digest
 
@@ -16,11 +17,11 @@ def new_nonce() -> str:
 
 class Subscriber(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "pending confirmation"
-        ACTIVE = "active", "active"
-        UNSUBSCRIBED = "unsubscribed", "unsubscribed"
-        BOUNCED = "bounced", "bounced"
-        COMPLAINED = "complained", "complained"
+        PENDING = "pending", _("pending confirmation")
+        ACTIVE = "active", _("active")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
 
     # Normalised (trimmed, lower-case) before it is stored; unique without regard to case.
     email = models.EmailField(max_length=254, unique=True)
@@ -33,8 +34,8 @@ class Subscriber(models.Model):
     )
 
     class Cadence(models.TextChoices):
-        DAILY = "daily", "daily"
-        WEEKLY = "weekly", "weekly"
+        DAILY = "daily", _("daily")
+        WEEKLY = "weekly", _("weekly")
 
     cadence = models.CharField(
         max_length=10, choices=Cadence.choices, default=Cadence.DAILY, db_index=True
@@ -117,16 +118,16 @@ class Delivery(models.Model):
     """One digest to one subscriber: claimed, sent and recorded exactly once."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        SENDING = "sending", "sending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
         # The ESP call was in flight when its worker died: it may or may not have gone out.
-        UNKNOWN = "unknown", "unknown"
+        UNKNOWN = "unknown", _("unknown")
         # Suppressed (or no longer active) when its turn came: not sent.
-        SKIPPED = "skipped", "skipped"
-        BOUNCED = "bounced", "bounced"
-        COMPLAINED = "complained", "complained"
+        SKIPPED = "skipped", _("skipped")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
 
     digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.ForeignKey(
@@ -164,12 +165,12 @@ class Notice(models.Model):
     finished or paused, an approval due). `key` names the event: one row, so one notice, each."""
 
     class Kind(models.TextChoices):
-        DRAFT_READY = "draft_ready", "draft ready"
-        NOTHING = "nothing", "nothing to publish"
-        SENT = "sent", "send finished"
-        PAUSED = "paused", "send paused"
-        APPROVAL_DUE = "approval_due", "approval due"
-        SEND_DUE = "send_due", "send time close"
+        DRAFT_READY = "draft_ready", _("draft ready")
+        NOTHING = "nothing", _("nothing to publish")
+        SENT = "sent", _("send finished")
+        PAUSED = "paused", _("send paused")
+        APPROVAL_DUE = "approval_due", _("approval due")
+        SEND_DUE = "send_due", _("send time close")
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -34,7 +34,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from digests.approval import AUTO_APPROVE_RECENT_DAYS, default_send_time, local_time_label
 from digests.models import DailyRun, Digest, DigestSection
@@ -52,64 +54,43 @@ RECENT = timedelta(days=2)
 NOTICE_RETRY_HOURS = 24
 WEBHOOK_TIMEOUT = 10.0
 
-PHRASES: dict[str, dict[str, str]] = {
-    "ko": {
-        "draft_ready.subject": "[Daily AI Insights] {date} 호 초안이 준비되었습니다",
-        "draft_ready.body": "논문 {papers}편, 섹션 {sections}개, 검토 표시 {flags}개.",
-        "suspect": "의심스러운 분야 (평소보다 적거나 이미 받은 논문):",
-        "send_time": "승인하면 {when}에 발송됩니다.",
-        "review": "검토하기: {url}",
-        "nothing.subject": "[Daily AI Insights] {day}: 발행할 호가 없습니다",
-        "failed.subject": "[Daily AI Insights] {day}: 일일 실행이 실패했습니다",
-        "nothing.body": "{started}에 시작한 일일 실행이 호를 만들지 않았습니다.",
-        "feeds": "피드: 성공 {ok}, 실패 {failed}; 새 논문 {papers}편.",
-        "run_suspect": "수집된 논문 수가 적거나 오래된 것으로 보입니다.",
-        "reasons": "이유:",
-        "no_reasons": "기록된 이유가 없습니다.",
-        "admin": "관리 화면: {url}",
-        "sent.subject": "[Daily AI Insights] {date} 호 발송 완료",
-        "sent.body": "전달 {delivered}, 실패 {failed}, 불명 {unknown}, 건너뜀 {skipped} "
-        "(전체 {total}).",
-        "paused.subject": "[Daily AI Insights] {date} 호 발송이 일시 중지되었습니다",
-        "paused.body": "이유: {reason}\n원인을 확인한 뒤 호 화면에서 발송을 재개하세요.",
-        "approval_due.subject": "[Daily AI Insights] {date} 호가 아직 승인되지 않았습니다",
-        "approval_due.body": "발송 시각 {when}까지 {minutes}분 남았습니다. "
-        "승인하지 않으면 이 호는 발송되지 않습니다.",
-        "send_due.subject": "[Daily AI Insights] {date} 호가 곧 발송됩니다",
-        "send_due.body": "{when}에 발송됩니다 ({minutes}분 후). "
-        "편집자가 검토하지 않은 호입니다 ({approved_by} 승인).",
-        "no_recipients": "no recipients: EDITOR_NOTIFY_EMAILS is empty and no active staff "
-        "user in the Editors group has an email address",
-    },
-    "en": {
-        "draft_ready.subject": "[Daily AI Insights] The draft of {date} is ready",
-        "draft_ready.body": "{papers} papers, {sections} sections, {flags} flags to review.",
-        "suspect": "Suspect categories (fewer papers than usual, or already known):",
-        "send_time": "Approved, it goes out at {when}.",
-        "review": "Review it: {url}",
-        "nothing.subject": "[Daily AI Insights] {day}: nothing to publish",
-        "failed.subject": "[Daily AI Insights] {day}: the daily run failed",
-        "nothing.body": "The daily run started at {started} built no issue.",
-        "feeds": "Feeds: {ok} read, {failed} failed; {papers} new papers.",
-        "run_suspect": "The day's counts look short or stale.",
-        "reasons": "Reasons:",
-        "no_reasons": "No reason was recorded.",
-        "admin": "Admin: {url}",
-        "sent.subject": "[Daily AI Insights] The issue of {date} is sent",
-        "sent.body": "Delivered {delivered}, failed {failed}, unknown {unknown}, "
-        "skipped {skipped} (of {total}).",
-        "paused.subject": "[Daily AI Insights] The send of {date} is paused",
-        "paused.body": "Why: {reason}\nFind the cause, then resume the send on the issue's page.",
-        "approval_due.subject": "[Daily AI Insights] The issue of {date} is not approved yet",
-        "approval_due.body": "The send time, {when}, is {minutes} minutes away. "
-        "Unless it is approved, this issue will not go out.",
-        "send_due.subject": "[Daily AI Insights] The issue of {date} goes out soon",
-        "send_due.body": "It goes out at {when} (in {minutes} minutes). No editor has reviewed "
-        "it (approved by {approved_by}).",
-        "no_recipients": "no recipients: EDITOR_NOTIFY_EMAILS is empty and no active staff "
-        "user in the Editors group has an email address",
-    },
+# The notices' words by name, translated (gettext, locale/) into the editors' language.
+PHRASES: dict[str, str | Promise] = {
+    "draft_ready.subject": _("[Daily AI Insights] The draft of {date} is ready"),
+    "draft_ready.body": _("{papers} papers, {sections} sections, {flags} flags to review."),
+    "suspect": _("Suspect categories (fewer papers than usual, or already known):"),
+    "send_time": _("Approved, it goes out at {when}."),
+    "review": _("Review it: {url}"),
+    "nothing.subject": _("[Daily AI Insights] {day}: nothing to publish"),
+    "failed.subject": _("[Daily AI Insights] {day}: the daily run failed"),
+    "nothing.body": _("The daily run started at {started} built no issue."),
+    "feeds": _("Feeds: {ok} read, {failed} failed; {papers} new papers."),
+    "run_suspect": _("The day's counts look short or stale."),
+    "reasons": _("Reasons:"),
+    "no_reasons": _("No reason was recorded."),
+    "admin": _("Admin: {url}"),
+    "sent.subject": _("[Daily AI Insights] The issue of {date} is sent"),
+    "sent.body": _(
+        "Delivered {delivered}, failed {failed}, unknown {unknown}, skipped {skipped} (of {total})."
+    ),
+    "paused.subject": _("[Daily AI Insights] The send of {date} is paused"),
+    "paused.body": _("Why: {reason}\nFind the cause, then resume the send on the issue's page."),
+    "approval_due.subject": _("[Daily AI Insights] The issue of {date} is not approved yet"),
+    "approval_due.body": _(
+        "The send time, {when}, is {minutes} minutes away. "
+        "Unless it is approved, this issue will not go out."
+    ),
+    "send_due.subject": _("[Daily AI Insights] The issue of {date} goes out soon"),
+    "send_due.body": _(
+        "It goes out at {when} (in {minutes} minutes). No editor has reviewed "
+        "it (approved by {approved_by})."
+    ),
 }
+# Recorded as the notice's error for the operators, not translated.
+NO_RECIPIENTS = (
+    "no recipients: EDITOR_NOTIFY_EMAILS is empty and no active staff "
+    "user in the Editors group has an email address"
+)
 
 
 def editor_language() -> str:
@@ -117,7 +98,8 @@ def editor_language() -> str:
 
 
 def phrase(name: str, **values: Any) -> str:
-    return PHRASES[editor_language()][name].format(**values)
+    with translation.override(editor_language()):
+        return str(PHRASES[name]).format(**values)
 
 
 def editor_addresses() -> list[str]:
@@ -358,7 +340,7 @@ def notices_claim(*, events: list[Event]) -> list[int]:
                 "subject": text.subject[:300],
                 "body": text.body,
                 "recipients": recipients,
-                "error": "" if recipients else phrase("no_recipients"),
+                "error": "" if recipients else NO_RECIPIENTS,
             },
         )
         if created:
@@ -415,7 +397,7 @@ def notice_deliver(*, notice_id: int) -> dict[str, str]:
             results[name] = "sent"
     errors = [f"{name}: {result}" for name, result in results.items() if result != "sent"]
     if not notice.recipients:
-        errors.insert(0, phrase("no_recipients"))
+        errors.insert(0, NO_RECIPIENTS)
     if results or errors:
         Notice.objects.filter(pk=notice_id).update(error="\n".join(errors)[:2000])
     return results

@@ -56,7 +56,10 @@ from django.core.mail import EmailMessage
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.dates import MONTHS
 from django.utils.html import escape
+from django.utils.translation import gettext, pgettext_lazy
 from mjml import mjml2html
 
 from digests.build import text_for
@@ -77,66 +80,16 @@ CHART_WAIT_SECONDS = 10.0
 
 _PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
 
-WORDS: dict[str, dict[str, Any]] = {
-    "ko": {
-        "weekdays": "월화수목금토일",
-        "date": "{year}년 {month}월 {day}일 ({weekday})",
-        "chart_alt": "분야별 새 논문 수 그래프 (내 분야 강조: {names})",
-        "sources": "출처",
-        "authors_more": "외 {n}명",
-        "papers_of_day": "오늘 이 분야의 새 논문 {count}편 중 {shown}편",
-        "papers_of_week": "이번 주 이 분야의 중요 논문 {shown}편",
-        "weekly": "주간 {start} ~ {end}",
-        "preferences": "구독 설정 변경",
-        "unsubscribe": "구독 취소",
-        "web_version": "웹에서 보기",
-        "archive": "지난 호",
-        "atom": "Atom 피드",
-        "why": "Daily AI Insights를 구독하고 다음 분야를 선택하셔서 받으시는 메일입니다: {names}.",
-        "why_none": "Daily AI Insights를 구독하셔서 받으시는 메일입니다.",
-        "subject_more": "외 {n}",
-        "empty_subject": "오늘은 선택하신 분야의 새 논문이 없습니다",
-        "empty_heading": "오늘은 선택하신 분야에 새 논문이 없습니다",
-        "empty_body": "{date} 호에는 선택하신 분야({names})의 새 논문이 없습니다.",
-        "empty_body_none": "선택하신 분야가 없어 보내 드릴 요약이 없습니다.",
-        "empty_other": "다른 분야의 요약은 웹에서 볼 수 있습니다.",
-        "empty_link": "이번 호 전체 보기",
-        "empty_change": "분야를 바꾸려면 구독 설정을 열어 주세요.",
-        "keyword_badge": "★ 키워드",
-        "keywords_other": "★ 다른 분야의 키워드 논문",
-        "keywords_subject": "키워드 논문",
-    },
-    "en": {
-        "weekdays": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-        "date": "{weekday} {day} {month_name} {year}",
-        "chart_alt": "New papers per category (your categories highlighted: {names})",
-        "sources": "Sources",
-        "authors_more": "et al.",
-        "papers_of_day": "{shown} of the {count} new papers in this category today",
-        "papers_of_week": "the week's {shown} most important papers in this category",
-        "weekly": "Weekly, {start} to {end}",
-        "preferences": "Change preferences",
-        "unsubscribe": "Unsubscribe",
-        "web_version": "View in browser",
-        "archive": "Past issues",
-        "atom": "Atom feed",
-        "why": "You receive this because you subscribed to Daily AI Insights for: {names}.",
-        "why_none": "You receive this because you subscribed to Daily AI Insights.",
-        "subject_more": "+{n} more",
-        "empty_subject": "nothing new in your categories today",
-        "empty_heading": "Nothing new in your categories today",
-        "empty_body": "The issue of {date} has no new papers in your categories ({names}).",
-        "empty_body_none": "You have not chosen any categories, so there is nothing to send.",
-        "empty_other": "The summaries of the other categories are on the web.",
-        "empty_link": "Read the full issue",
-        "empty_change": "To change your categories, open your preferences.",
-        "keyword_badge": "★ keyword",
-        "keywords_other": "★ Your keywords in other categories",
-        "keywords_subject": "your keywords",
-    },
-}
-MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
-MONTHS += ("August", "September", "October", "November", "December")
+# The weekday abbreviations of the email's date (Django's own "Thu" is a full word in Korean).
+WEEKDAYS = (
+    pgettext_lazy("weekday", "Mon"),
+    pgettext_lazy("weekday", "Tue"),
+    pgettext_lazy("weekday", "Wed"),
+    pgettext_lazy("weekday", "Thu"),
+    pgettext_lazy("weekday", "Fri"),
+    pgettext_lazy("weekday", "Sat"),
+    pgettext_lazy("weekday", "Sun"),
+)
 
 
 def placeholder(name: str) -> str:
@@ -174,19 +127,57 @@ def variant_keywords(key: str) -> str:
     return key.partition(KEYWORDS_MARK)[2]
 
 
-def words_for(language: str) -> dict[str, Any]:
-    return WORDS.get(language, WORDS["en"])
+def words_for(language: str) -> dict[str, str]:
+    """The email's fixed words in `language`, from the gettext catalogues (locale/); the
+    placeholders in braces are filled with str.format, "authors_more" with %."""
+    with translation.override(language):
+        return {
+            "chart_alt": gettext("New papers per category (your categories highlighted: {names})"),
+            "sources": gettext("Sources"),
+            "authors_more": gettext("and %(n)s more"),
+            "papers_of_day": gettext("{shown} of the {count} new papers in this category today"),
+            "papers_of_week": gettext("the week's {shown} most important papers in this category"),
+            "weekly": gettext("Weekly, {start} to {end}"),
+            "preferences": gettext("Change preferences"),
+            "unsubscribe": gettext("Unsubscribe"),
+            "web_version": gettext("View in browser"),
+            "archive": gettext("Past issues"),
+            "atom": gettext("Atom feed"),
+            "why": gettext(
+                "You receive this because you subscribed to Daily AI Insights for: {names}."
+            ),
+            "why_none": gettext("You receive this because you subscribed to Daily AI Insights."),
+            "subject_more": gettext("+{n} more"),
+            "empty_subject": gettext("nothing new in your categories today"),
+            "empty_heading": gettext("Nothing new in your categories today"),
+            "empty_body": gettext(
+                "The issue of {date} has no new papers in your categories ({names})."
+            ),
+            "empty_body_none": gettext(
+                "You have not chosen any categories, so there is nothing to send."
+            ),
+            "empty_other": gettext("The summaries of the other categories are on the web."),
+            "empty_link": gettext("Read the full issue"),
+            "empty_change": gettext("To change your categories, open your preferences."),
+            "keyword_badge": gettext("★ keyword"),
+            "keywords_other": gettext("★ Your keywords in other categories"),
+            "keywords_subject": gettext("your keywords"),
+        }
 
 
 def date_label(*, day: date, language: str) -> str:
-    words = words_for(language)
-    return str(words["date"]).format(
-        year=day.year,
-        month=day.month,
-        day=day.day,
-        month_name=MONTHS[day.month - 1],
-        weekday=words["weekdays"][day.weekday()],
-    )
+    with translation.override(language):
+        return gettext("{weekday} {day} {month_name} {year}").format(
+            year=day.year,
+            day=day.day,
+            month_name=MONTHS[day.month],
+            weekday=WEEKDAYS[day.weekday()],
+        )
+
+
+def email_language(language: str) -> str:
+    """The email's lang attribute: the language when the site has a catalogue for it."""
+    return language if language in {code for code, _name in settings.LANGUAGES} else "en"
 
 
 def chart_cid_make(*, digest_id: int, key: str) -> str:
@@ -472,7 +463,7 @@ def authors_label(*, authors: tuple[str, ...], more: int, words: dict) -> str:
     shown = ", ".join(authors)
     if not more:
         return shown
-    return f"{shown} {words['authors_more'].format(n=more)}"
+    return f"{shown} {words['authors_more'] % {'n': more}}"
 
 
 def paper_view(paper: PaperItem, *, words: dict, match: bool = False) -> dict[str, Any]:
@@ -550,7 +541,7 @@ def _context(
     names = ", ".join(content.category_names(chosen))
     return {
         "words": words,
-        "lang": language if language in WORDS else "en",
+        "lang": email_language(language),
         "content_lang": content.language,
         "brand": BRAND,
         "title": content.title,
@@ -577,6 +568,7 @@ def _context(
 
 
 def _render(*, content: DigestContent, key: str, language: str, chart_cid: str) -> RenderedVariant:
+    content = content.in_language(language)  # the reports in the reader's language, if written
     chosen = variant_ids(key)
     rules = keyword_rules(key=variant_keywords(key), digest_id=content.digest_id)
     view = keyword_view(content=content, chosen=chosen, rules=rules)

@@ -38,6 +38,21 @@ def language_or_default(language: str | None) -> str:
     return language if language in LANGUAGE_CODES else settings.LANGUAGE_CODE
 
 
+def reader_language(language: str | None) -> str:
+    """The language stored on a reader: one the newsletter offers (DIGEST_LANGUAGES) or, where
+    only one is offered and the choice is hidden, the language of the page they used."""
+    if language in settings.DIGEST_LANGUAGES or language in LANGUAGE_CODES:
+        return str(language)
+    return settings.DIGEST_LANGUAGE
+
+
+def readers_languages() -> set[str]:
+    """The languages active readers use: the build writes the reports in those (registered
+    with digests.report_languages)."""
+    active = Subscriber.objects.filter(status=Status.ACTIVE)
+    return set(active.values_list("language", flat=True).distinct())
+
+
 @dataclass(frozen=True)
 class ReaderChoice:
     """What a reader chooses besides categories: keyword rules (one per line, as typed) and
@@ -128,7 +143,7 @@ def subscriber_signup(
             _signup_record(
                 subscriber,
                 categories=chosen,
-                language=language_or_default(language),
+                language=reader_language(language),
                 source=source,
                 ip=ip,
                 choice=choice or ReaderChoice(),
@@ -177,7 +192,7 @@ def subscriber_preferences_update(
     with transaction.atomic():
         subscriber.categories.set(chosen)
         if language is not None:
-            subscriber.language = language_or_default(language)
+            subscriber.language = reader_language(language)
         subscriber.save(update_fields=fields)
 
 

@@ -107,7 +107,8 @@ def subscriber_links(subscriber: Subscriber) -> dict[str, str]:
 def subscribe(request: HttpRequest) -> HttpResponse:
     language = page_language(request)
     if request.method != "POST":
-        return page(request, "subscribe.html", {"form": SignupForm()}, language=language)
+        form = SignupForm(initial={"language": language})
+        return page(request, "subscribe.html", {"form": form}, language=language)
     ip = client_ip(request)
     if not ratelimit_hit(
         scope="signup-ip", key=ip or "unknown", limit=settings.SIGNUP_RATE_LIMIT_PER_IP
@@ -126,7 +127,8 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     email_due = subscriber_signup(
         email=form.cleaned_data["email"],
         categories=form.cleaned_data["categories"],
-        language=language,
+        # The language chosen; with one offered (no choice), the page's, as before.
+        language=form.cleaned_data.get("language") or language,
         source=settings.SITE_URL + reverse("subscribers:subscribe"),
         ip=ip,
         choice=form.reader_choice(),
@@ -186,7 +188,7 @@ def preferences_form_initial(subscriber: Subscriber) -> PreferencesForm:
     return PreferencesForm(
         initial={
             "categories": list(subscriber.categories.values_list("pk", flat=True)),
-            "language": subscriber.language if subscriber.language in LANGUAGE_CODES else "ko",
+            "language": subscriber.language,
             "keywords_include": subscriber.keywords_include,
             "keywords_exclude": subscriber.keywords_exclude,
             "keywords_all_categories": subscriber.keywords_all_categories,
@@ -217,7 +219,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             subscriber_preferences_update(
                 subscriber=subscriber,
                 categories=form.cleaned_data["categories"],
-                language=form.cleaned_data["language"],
+                language=form.cleaned_data.get("language") or None,
                 choice=form.reader_choice(),
             )
             notice = "saved"

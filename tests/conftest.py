@@ -38,6 +38,13 @@ def _email_to_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _editors_read_english(settings):  # type: ignore[no-untyped-def]
+    """The tests read the admin's and the notices' English words: their editors chose English.
+    tests/test_locale.py checks the admin in the default Korean and the choice of language."""
+    settings.EDITOR_LANGUAGE = "en"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _client_tls_context_built_once() -> Iterator[None]:
     """Each `openai.OpenAI` client (one per LLM call site, 80 in the unit group) builds a fresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from digests.models import DailyRun
@@ -29,6 +31,14 @@ def eager_without_broker(settings) -> None:  # type: ignore[no-untyped-def]
     """The embedded default: no broker, tasks inline."""
     settings.CELERY_BROKER_URL = ""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
+def _in_english() -> Iterator[None]:
+    """The parts read in English, as `manage.py status` writes them (the admin's page speaks the
+    editor's language: tests/test_admin_language.py)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from digests.admin_views.workflow import change_url, digest_for, digest_url, issue_urlpatterns, log
@@ -36,8 +37,11 @@ KINDS = ("new", "cross", "replaced")
 
 def usual_text(usual: dict[str, Any]) -> str:
     if usual.get("median") is None:
-        return "no history yet"
-    return f"{usual['median']:g} new (median of {usual['days']} days)"
+        return gettext("no history yet")
+    return gettext("%(median)s new (median of %(days)s days)") % {
+        "median": f"{usual['median']:g}",
+        "days": usual["days"],
+    }
 
 
 def category_row(category: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +52,8 @@ def category_row(category: dict[str, Any]) -> dict[str, Any]:
         "received": counts_text(received),
         "expected": counts_text(category.get("expected")),
         "usual": usual_text(category.get("usual") or {}),
-        "known": f"{category.get('known', 0)} of {entries}",
+        "known": gettext("%(known)s of %(entries)s")
+        % {"known": category.get("known", 0), "entries": entries},
         "suspect": bool(category.get("suspect")),
         "reasons": list(category.get("reasons") or []),
     }
@@ -93,8 +98,11 @@ def refetch_view(request: HttpRequest, digest_id: int, *, model_admin: Any) -> H
     refetch_enqueue(digest.date)
     messages.success(
         request,
-        f"Fetching the feeds again for {digest.date}: the papers they add join this issue and "
-        "its integrity is judged again. Reload this page in a minute.",
+        gettext(
+            "Fetching the feeds again for %(day)s: the papers they add join this issue and its "
+            "integrity is judged again. Reload this page in a minute."
+        )
+        % {"day": digest.date},
     )
     log(request, digest, "Asked to fetch the day's feeds again and rebuild the draft.")
     return back

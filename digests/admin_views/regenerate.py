@@ -28,6 +28,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from digests.editing import admin_log, flag_label, section_input
@@ -139,7 +140,10 @@ def section_regenerate_view(
         return regeneration_start(request, digest=digest, section=section)
     active = section.regenerations.filter(status__in=ACTIVE_STATUSES).first()
     context = page_context(
-        request, model_admin, digest, f"Regenerate the {section.category.name} summary"
+        request,
+        model_admin,
+        digest,
+        gettext("Regenerate the %(name)s summary") % {"name": section.category.name},
     ) | {
         "section": section,
         "papers": section_input(section).papers,
@@ -164,7 +168,7 @@ def regeneration_start(
     try:
         regeneration = regeneration_request(section=section, by=request.user.get_username())
     except RegenerationRefused as exc:
-        messages.error(request, f"Not regenerated: {exc}")
+        messages.error(request, gettext("Not regenerated: %(why)s") % {"why": exc})
         return HttpResponseRedirect(change_url(digest.pk, section.pk))
     regeneration_enqueue(regeneration.pk)
     admin_log(
@@ -182,31 +186,43 @@ def regeneration_message(
 ) -> None:
     if regeneration.status == Regeneration.Status.DONE:
         messages.success(
-            request, f"The {name} summary was regenerated; the previous text is in its history."
+            request,
+            gettext("The %(name)s summary was regenerated; the previous text is in its history.")
+            % {"name": name},
         )
         if was_approved:
             messages.warning(
                 request,
-                "This issue was approved; the new text returned it to draft and cancelled its "
-                "scheduled send. Approve it again when it is ready.",
+                gettext(
+                    "This issue was approved; the new text returned it to draft and cancelled "
+                    "its scheduled send. Approve it again when it is ready."
+                ),
             )
     elif regeneration.status == Regeneration.Status.FAILED:
         messages.error(
             request,
-            f"The regeneration of the {name} summary failed: {regeneration.error} "
-            "The text was left as it was.",
+            gettext(
+                "The regeneration of the %(name)s summary failed: %(error)s The text was left "
+                "as it was."
+            )
+            % {"name": name, "error": regeneration.error},
         )
     else:
         messages.info(
             request,
-            f"The LLM is writing a new {name} summary in the background; the section shows its "
-            "progress. Reload the page when it is ready.",
+            gettext(
+                "The LLM is writing a new %(name)s summary in the background; the section shows "
+                "its progress. Reload the page when it is ready."
+            )
+            % {"name": name},
         )
         if was_approved:
             messages.warning(
                 request,
-                "This issue is approved: when the new text arrives it goes back to draft and its "
-                "scheduled send is cancelled.",
+                gettext(
+                    "This issue is approved: when the new text arrives it goes back to draft and "
+                    "its scheduled send is cancelled."
+                ),
             )
 
 
@@ -257,7 +273,10 @@ def revision_view(
         return revision_restore_post(request, digest=digest, revision=revision)
     section = revision.section
     context = page_context(
-        request, model_admin, digest, f"A kept text of the {section.category.name} summary"
+        request,
+        model_admin,
+        digest,
+        gettext("A kept text of the %(name)s summary") % {"name": section.category.name},
     ) | {
         "section": section,
         "revision": revision,
@@ -282,7 +301,7 @@ def revision_restore_post(
     try:
         restored = revision_restore(revision=revision, by=request.user.get_username())
     except RestoreRefused as exc:
-        messages.error(request, f"Not restored: {exc}")
+        messages.error(request, gettext("Not restored: %(why)s") % {"why": exc})
         return HttpResponseRedirect(change_url(digest.pk, section.pk))
     admin_log(
         user_id=user_id(request),
@@ -294,14 +313,19 @@ def revision_restore_post(
     )
     messages.success(
         request,
-        f"The {name} summary is the text kept at {when} again; the text it replaced is kept "
-        "in its history.",
+        gettext(
+            "The %(name)s summary is the text kept at %(when)s again; the text it replaced is "
+            "kept in its history."
+        )
+        % {"name": name, "when": when},
     )
     if restored.unapproved:
         messages.warning(
             request,
-            "This issue was approved; the restore returned it to draft and cancelled its "
-            "scheduled send. Approve it again when it is ready.",
+            gettext(
+                "This issue was approved; the restore returned it to draft and cancelled its "
+                "scheduled send. Approve it again when it is ready."
+            ),
         )
     return HttpResponseRedirect(change_url(digest.pk, section.pk))
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from digests.admin_views.readonly import ReadOnlyModelAdmin
 from digests.models import DailyRun
@@ -63,34 +64,34 @@ class DailyRunAdmin(ReadOnlyModelAdmin):
         user = request.user
         return super().has_view_permission(request, obj) or user.has_perm("digests.view_digest")
 
-    @admin.display(description="took")
+    @admin.display(description=_("took"))
     def took(self, run: DailyRun) -> str:
         return run_took(run, now=timezone.now())
 
-    @admin.display(description="day", ordering="day")
+    @admin.display(description=_("day"), ordering="day")
     def issue_day(self, run: DailyRun) -> SafeString | str:
         if run.digest_id is None:
             return str(run.day or "-")
         url = reverse("admin:digests_digest_change", args=[run.digest_id])
         return format_html('<a href="{}">{}</a>', url, run.day)
 
-    @admin.display(description="feeds ok / failed")
+    @admin.display(description=_("feeds ok / failed"))
     def feeds(self, run: DailyRun) -> str:
         return f"{run.feeds_ok} / {run.feeds_failed}"
 
-    @admin.display(description="new papers", ordering="papers_new")
+    @admin.display(description=_("new papers"), ordering="papers_new")
     def new_papers(self, run: DailyRun) -> int:
         return run.papers_new
 
-    @admin.display(description="LLM calls", ordering="llm_calls")
+    @admin.display(description=_("LLM calls"), ordering="llm_calls")
     def llm(self, run: DailyRun) -> int:
         return run.llm_calls
 
-    @admin.display(description="cost", ordering="estimated_cost")
+    @admin.display(description=_("cost"), ordering="estimated_cost")
     def cost(self, run: DailyRun) -> str:
         return f"${run.estimated_cost:.4f}"
 
-    @admin.display(description="reasons")
+    @admin.display(description=_("reasons"))
     def reasons_list(self, run: DailyRun) -> SafeString | str:
         if not run.reasons:
             return "-"

@@ -25,6 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from digests.approval import (
@@ -70,11 +71,16 @@ class ApproveForm(forms.Form):
             return cleaned
         send_at = cleaned.get("send_at")
         if send_at is None and "send_at" not in self.errors:
-            raise ValidationError("Choose a send time, or approve with “Approve and send now”.")
+            raise ValidationError(
+                gettext("Choose a send time, or approve with “Approve and send now”.")
+            )
         if send_at is not None and send_at < self.now:
             raise ValidationError(
-                f"Not approved: the send time {local_time_label(send_at)} has passed. Choose a "
-                "later time, or use “Approve and send now” to send it at once."
+                gettext(
+                    "Not approved: the send time %(when)s has passed. Choose a later time, or "
+                    "use “Approve and send now” to send it at once."
+                )
+                % {"when": local_time_label(send_at)}
             )
         return cleaned
 
@@ -95,11 +101,13 @@ def auto_approve_note(digest: Digest) -> str:
     if not settings.DIGEST_AUTO_APPROVE or digest.status != Digest.Status.DRAFT:
         return ""
     if digest.reviewed_at is not None:
-        return "An editor has acted on this issue: it will not be approved automatically."
+        return gettext("An editor has acted on this issue: it will not be approved automatically.")
     if digest.built_at is None:
         return ""
     at = local_time_label(auto_approve_time(built_at=digest.built_at))
-    return f"Automatic approval is on: unless someone acts, this issue is approved at {at}."
+    return gettext(
+        "Automatic approval is on: unless someone acts, this issue is approved at %(at)s."
+    ) % {"at": at}
 
 
 def digest_url(site_name: str, name: str, digest: Digest) -> str:
@@ -203,8 +211,16 @@ def approve_view(request: HttpRequest, digest_id: int, *, model_admin: Any) -> H
         # Start it now rather than at the next check of due sends (which would also start it,
         # once: the start is a conditional UPDATE). With eager tasks it runs within this request.
         started = model_admin.send_now_start()
-        soon = " (now: the send has started)" if started else " (now: it starts within a minute)"
-    messages.success(request, f"Approved: the issue of {digest.date} is sent at {when}{soon}.")
+        soon = (
+            gettext(" (now: the send has started)")
+            if started
+            else gettext(" (now: it starts within a minute)")
+        )
+    messages.success(
+        request,
+        gettext("Approved: the issue of %(day)s is sent at %(when)s%(soon)s.")
+        % {"day": digest.date, "when": when, "soon": soon},
+    )
     log(request, digest, f"Approved, to be sent at {when}.")
     return back
 
@@ -214,7 +230,7 @@ def unapprove_view(request: HttpRequest, digest_id: int, *, model_admin: Any) ->
     digest = digest_for(model_admin, request, digest_id)
     _require(request, "digests.approve_digest")
     back = HttpResponseRedirect(change_url(model_admin, digest))
-    was = local_time_label(digest.send_at) if digest.send_at else "no time"
+    was = local_time_label(digest.send_at) if digest.send_at else gettext("no time")
     try:
         digest = digest_unapprove(digest=digest, by=request.user.get_username())
     except ApprovalRefused as refused:
@@ -222,8 +238,11 @@ def unapprove_view(request: HttpRequest, digest_id: int, *, model_admin: Any) ->
         return back
     messages.success(
         request,
-        f"Back to draft: the send scheduled for {was} is cancelled. Approve it again when it "
-        "is ready.",
+        gettext(
+            "Back to draft: the send scheduled for %(when)s is cancelled. Approve it again when "
+            "it is ready."
+        )
+        % {"when": was},
     )
     log(request, digest, f"Cancelled the send scheduled for {was}: back to draft.")
     return back

@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from digests.chart import ChartBar, chart_render, figure_new, hangul_font_name
@@ -202,9 +203,8 @@ def subscribers_chart_png() -> bytes:
         days: list[Any] = [p.day for p in series]  # matplotlib's date units draw dates
         axes.plot(days, [p.active for p in series], color="#4C72B0")
         axes.set_ylim(bottom=0, top=max([p.active for p in series] + [1]) * 1.15)
-        axes.set_title(
-            f"Active subscribers, last {DASHBOARD_DAYS} days", fontfamily=font, loc="left"
-        )
+        title = gettext("Active subscribers, last %(days)s days") % {"days": DASHBOARD_DAYS}
+        axes.set_title(title, fontfamily=font, loc="left")
         return dashboard_figure_png(figure, axes)
 
 
@@ -224,16 +224,16 @@ def dashboard_figure_png(figure: Figure, axes: Any) -> bytes:
 def categories_chart_png() -> bytes:
     rows, _ = readers_by_category()
     bars = [ChartBar(row.name, row.readers, row.colour) for row in rows]
-    return chart_render(bars=bars, title="Active subscribers by category")
+    return chart_render(bars=bars, title=gettext("Active subscribers by category"))
 
 
 def issues_chart_png() -> bytes:
     issues = issues_figures()
     font = hangul_font_name()
     series = [
-        ("bounced", "#937860", [i.bounced for i in issues]),
-        ("complained", "#8172B3", [i.complained for i in issues]),
-        ("unsubscribed after it", "#C44E52", [i.unsubscribed for i in issues]),
+        (gettext("bounced"), "#937860", [i.bounced for i in issues]),
+        (gettext("complained"), "#8172B3", [i.complained for i in issues]),
+        (gettext("unsubscribed after it"), "#C44E52", [i.unsubscribed for i in issues]),
     ]
     width = 0.27
     with _draw_lock:
@@ -244,7 +244,7 @@ def issues_chart_png() -> bytes:
             shifted = [p + (index - 1) * width for p in positions]
             axes.bar(shifted, values, width=width, color=colour, label=label)
         axes.set_xticks(positions, labels=[f"{i.date:%m-%d}" for i in issues], fontsize=8)
-        axes.set_title("Unsubscribes and bounces per issue", fontfamily=font, loc="left")
+        axes.set_title(gettext("Unsubscribes and bounces per issue"), fontfamily=font, loc="left")
         if issues:
             axes.legend(frameon=False, fontsize=9)
         return dashboard_figure_png(figure, axes)
@@ -276,7 +276,7 @@ def dashboard_view(request: HttpRequest) -> TemplateResponse:
     }
     context = {
         **admin.site.each_context(request),
-        "title": "Dashboard",
+        "title": gettext("Dashboard"),
         "days": DASHBOARD_DAYS,
         "series": list(reversed(series)),  # newest first in the table
         "active_now": series[-1].active,

@@ -27,6 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from digests.chart import ChartBar, chart_render
@@ -112,7 +113,7 @@ class DeliveriesPanel:
     @property
     def chart_alt(self) -> str:
         shown = ", ".join(f"{f.count} {f.label}" for f in self.figures if f.count)
-        return f"Deliveries by status: {shown or 'none'}"
+        return gettext("Deliveries by status: %(figures)s") % {"figures": shown or gettext("none")}
 
 
 def failure_reasons(
@@ -123,7 +124,12 @@ def failure_reasons(
     rows = Delivery.objects.filter(digest_id=digest_id, status__in=[Status.FAILED, Status.BOUNCED])
     grouped = rows.values_list("status", "error").annotate(n=Count("pk"))
     top = [
-        Reason(status=status, text=text or "no reason given", count=n, list_url=list_url(status))
+        Reason(
+            status=status,
+            text=text or gettext("no reason given"),
+            count=n,
+            list_url=list_url(status),
+        )
         for status, text, n in grouped.order_by("-n", "status", "error")[:REASONS_SHOWN]
     ]
     if len(top) < REASONS_SHOWN:
@@ -142,17 +148,17 @@ def delivery_list_url(request: HttpRequest, digest: Digest, **lookups: str) -> s
 def not_sent_explanation(digest: Digest) -> str:
     """The panel of an issue without deliveries, in one line."""
     if digest.status == Digest.Status.DRAFT:
-        return "Not sent yet: this issue is a draft."
+        return gettext("Not sent yet: this issue is a draft.")
     if digest.status == Digest.Status.APPROVED and digest.send_at:
         at = timezone.localtime(digest.send_at).strftime("%Y-%m-%d %H:%M")
-        return f"Not sent yet: scheduled for {at}."
+        return gettext("Not sent yet: scheduled for %(at)s.") % {"at": at}
     if digest.status == Digest.Status.APPROVED:
-        return "Not sent yet: approved, without a send time."
+        return gettext("Not sent yet: approved, without a send time.")
     if digest.status == Digest.Status.SENDING:
-        return "Sending has started: the deliveries are being created."
+        return gettext("Sending has started: the deliveries are being created.")
     if digest.status == Digest.Status.PAUSED:
-        return "The send paused itself before any delivery was made."
-    return "Sent to nobody: there was no active reader when it was sent."
+        return gettext("The send paused itself before any delivery was made.")
+    return gettext("Sent to nobody: there was no active reader when it was sent.")
 
 
 def status_figures(
@@ -160,9 +166,10 @@ def status_figures(
 ) -> list[StatusFigure]:
     """The table's lines: every status, then opened and clicked."""
     figures = [
-        StatusFigure(key, label, counts[key], list_url(key)) for key, label in Status.choices
+        StatusFigure(key, str(label), counts[key], list_url(key)) for key, label in Status.choices
     ]
-    return figures + [StatusFigure(key, key, counts[key]) for key in ("opened", "clicked")]
+    engagement = {"opened": pgettext("email", "opened"), "clicked": pgettext("email", "clicked")}
+    return figures + [StatusFigure(key, label, counts[key]) for key, label in engagement.items()]
 
 
 def deliveries_panel(request: HttpRequest, digest: Digest) -> DeliveriesPanel:
@@ -214,9 +221,11 @@ def deliveries_chart_png(*, digest_id: int) -> bytes:
     bars = [ChartBar(f.label, f.count, STATUS_COLOURS.get(f.key, "#4C72B0")) for f in figures]
     return chart_render(
         bars=bars,
-        title="Deliveries by status",
-        subtitle="opened and clicked are among those sent; bounced, complained, opened and "
-        "clicked are counted where the ESP reports them",
+        title=gettext("Deliveries by status"),
+        subtitle=gettext(
+            "opened and clicked are among those sent; bounced, complained, opened and "
+            "clicked are counted where the ESP reports them"
+        ),
     )
 
 
@@ -265,11 +274,14 @@ def resend_unknown_view(
         )
         messages.success(
             request,
-            f"Resending to {resent} readers whose delivery was in an unknown state; "
-            "some of them may get this issue twice.",
+            gettext(
+                "Resending to %(n)s readers whose delivery was in an unknown state; some of "
+                "them may get this issue twice."
+            )
+            % {"n": resent},
         )
     else:
-        messages.info(request, "Nothing to resend: no delivery is in an unknown state.")
+        messages.info(request, gettext("Nothing to resend: no delivery is in an unknown state."))
     url = reverse("admin:digests_digest_change", args=[digest.pk])
     return HttpResponseRedirect(f"{url}#deliveries-panel")
 
@@ -282,7 +294,11 @@ def resume_view(request: HttpRequest, object_id: str, *, model_admin: Any) -> Ht
     if not request.user.has_perm("digests.approve_digest"):
         raise PermissionDenied
     if digest.status != Digest.Status.PAUSED:
-        messages.info(request, f"Nothing to resume: this issue is {digest.status}.")
+        messages.info(
+            request,
+            gettext("Nothing to resume: this issue is %(status)s.")
+            % {"status": digest.get_status_display()},
+        )
     else:
         reason = digest.send_paused_reason
         resumed = send_resume(digest.pk)
@@ -291,7 +307,9 @@ def resume_view(request: HttpRequest, object_id: str, *, model_admin: Any) -> Ht
             user_id=request.user.pk, obj=digest, message=f"Resumed the paused send ({reason})."
         )
         messages.success(
-            request, f"Send resumed: {len(resumed.chunks)} chunks of readers not yet sent queued."
+            request,
+            gettext("Send resumed: %(n)s chunks of readers not yet sent queued.")
+            % {"n": len(resumed.chunks)},
         )
     url = reverse("admin:digests_digest_change", args=[digest.pk])
     return HttpResponseRedirect(f"{url}#deliveries-panel")

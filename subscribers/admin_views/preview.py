@@ -30,6 +30,8 @@ from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
@@ -49,9 +51,9 @@ from subscribers.sending import chunk
 
 TEST_ADDRESSES_MAX = 10
 LANGUAGE_CHOICES = [
-    ("", "the reader's (Korean for categories)"),
-    ("ko", "Korean"),
-    ("en", "English"),
+    ("", _("the reader's (Korean for categories)")),
+    ("ko", _("Korean")),
+    ("en", _("English")),
 ]
 # The preview's email is shown framed and sandboxed; opened on its own it is sandboxed too.
 PREVIEW_CSP = (
@@ -83,7 +85,12 @@ def category_choices(digest: Digest) -> list[tuple[int, str]]:
     with_section = set(section_category_ids(digest))
     shown = Category.objects.filter(active=True) | Category.objects.filter(pk__in=with_section)
     return [
-        (c.pk, c.name if c.pk in with_section else f"{c.name} (no section in this issue)")
+        (
+            c.pk,
+            c.name
+            if c.pk in with_section
+            else gettext("%(name)s (no section in this issue)") % {"name": c.name},
+        )
         for c in shown.distinct().order_by("position", "name")
     ]
 
@@ -127,11 +134,21 @@ def category_names(ids: list[int]) -> list[str]:
 def choice_label(choice: Choice, *, reader_named: bool) -> str:
     """The choice in words; the reader's address only where `reader_named` (not in the log,
     which Viewers read)."""
-    names = ", ".join(category_names(sorted(rendering.variant_ids(choice.key)))) or "none"
+    ids = sorted(rendering.variant_ids(choice.key))
+    names = ", ".join(category_names(ids)) or gettext("none")
     if choice.subscriber is not None:
-        who = choice.subscriber.email if reader_named else f"reader #{choice.subscriber.pk}"
-        return f"as {who} (categories: {names}; language: {choice.language})"
-    return f"categories: {names}; language: {choice.language}"
+        who = choice.subscriber.email
+        if not reader_named:
+            who = gettext("reader #%(pk)s") % {"pk": choice.subscriber.pk}
+        return gettext("as %(who)s (categories: %(names)s; language: %(language)s)") % {
+            "who": who,
+            "names": names,
+            "language": choice.language,
+        }
+    return gettext("categories: %(names)s; language: %(language)s") % {
+        "names": names,
+        "language": choice.language,
+    }
 
 
 # --- Forms --------------------------------------------------------------------------------------
@@ -146,7 +163,7 @@ def addresses_parse(raw: str) -> list[str]:
             found.setdefault(part.lower(), part)
     addresses = list(found.values())
     if not addresses:
-        raise ValidationError("Give at least one address to send the test to.")
+        raise ValidationError(gettext("Give at least one address to send the test to."))
     bad = []
     for address in addresses:
         try:
@@ -154,10 +171,13 @@ def addresses_parse(raw: str) -> list[str]:
         except ValidationError:
             bad.append(address)
     if bad:
-        raise ValidationError(f"Not an email address: {', '.join(bad)}.")
+        raise ValidationError(
+            gettext("Not an email address: %(addresses)s.") % {"addresses": ", ".join(bad)}
+        )
     if len(addresses) > TEST_ADDRESSES_MAX:
         raise ValidationError(
-            f"At most {TEST_ADDRESSES_MAX} addresses at a time (you gave {len(addresses)})."
+            gettext("At most %(max)s addresses at a time (you gave %(count)s).")
+            % {"max": TEST_ADDRESSES_MAX, "count": len(addresses)}
         )
     return addresses
 
@@ -170,8 +190,8 @@ class ChoiceForm(forms.Form):
     )
     subscriber = forms.EmailField(
         required=False,
-        label="or as the reader",
-        help_text="A reader's address: their categories, language and personal links.",
+        label=_("or as the reader"),
+        help_text=_("A reader's address: their categories, language and personal links."),
     )
     language = forms.ChoiceField(required=False, choices=LANGUAGE_CHOICES)
 
@@ -190,7 +210,9 @@ class ChoiceForm(forms.Form):
             return None
         reader = Subscriber.objects.filter(email__iexact=email.strip()).first()
         if reader is None:
-            raise ValidationError(f"No reader has the address {email}.")
+            raise ValidationError(
+                gettext("No reader has the address %(email)s.") % {"email": email}
+            )
         return reader
 
     def choice(self) -> Choice:
@@ -204,7 +226,7 @@ class ChoiceForm(forms.Form):
 
 class SendTestForm(ChoiceForm):
     # Not `required`: addresses_parse says what is missing in the words of this page.
-    addresses = forms.CharField(required=False, label="to", widget=forms.Textarea({"rows": 2}))
+    addresses = forms.CharField(required=False, label=_("to"), widget=forms.Textarea({"rows": 2}))
 
     def clean_addresses(self) -> list[str]:
         return addresses_parse(self.cleaned_data.get("addresses") or "")
@@ -275,7 +297,7 @@ def preview_view(request: HttpRequest, digest_id: int, *, model_admin: Any) -> H
         **model_admin.admin_site.each_context(request),
         "opts": Digest._meta,
         "original": digest,
-        "title": f"Preview: {digest}",
+        "title": gettext("Preview: %(issue)s") % {"issue": digest},
         "form": form,
         "limit_kb": emails.GMAIL_CLIP_BYTES // 1024,
         "change_url": change_url(model_admin, digest),
@@ -328,7 +350,7 @@ def send_test_view(request: HttpRequest, digest_id: int, *, model_admin: Any) ->
     form = _choice_form(request, digest, request.POST, SendTestForm)
     if not form.is_valid():
         for error in form_errors(form):
-            messages.error(request, f"No test sent. {error}")
+            messages.error(request, gettext("No test sent. %(error)s") % {"error": error})
         return redirect_back(request, change_url(model_admin, digest))
     choice = form.choice()
     report = digest_test_send(
@@ -346,10 +368,18 @@ def _test_report(
     logged = choice_label(choice, reader_named=False)
     if report.sent:
         to = ", ".join(report.sent)
-        messages.success(request, f"Test sent to {to} ({choice_label(choice, reader_named=True)}).")
+        messages.success(
+            request,
+            gettext("Test sent to %(to)s (%(choice)s).")
+            % {"to": to, "choice": choice_label(choice, reader_named=True)},
+        )
         log(request, digest, f"Sent a test ({logged}) to {to}.")
     for address, why in report.failed.items():
-        messages.error(request, f"The test to {address} was not sent: {why}")
+        messages.error(
+            request,
+            gettext("The test to %(address)s was not sent: %(why)s")
+            % {"address": address, "why": why},
+        )
     if report.failed:
         log(request, digest, f"A test ({logged}) to {', '.join(report.failed)} failed.")
 

@@ -281,7 +281,7 @@ def test_editors_see_the_runs_in_the_admin_but_cannot_add_change_or_delete_them(
     text = page_text(listing)
     assert (
         "Started at Took Trigger Day Feeds ok / failed New papers LLM calls Cost Outcome Suspect "
-        "2026년 8월 14일 12:50 오전 2m 00s schedule 2026-08-13 1 / 0 12 14 $0.0123 draft built"
+        "Aug. 14, 2026, 12:50 a.m. 2m 00s schedule 2026-08-13 1 / 0 12 14 $0.0123 draft built"
     ) in text
     assert reverse("admin:digests_digest_change", args=[digest.pk]) in listing.content.decode()
     assert "Add daily run" not in text

@@ -444,8 +444,13 @@ def summary_answer(*, body: dict[str, Any], fault: str | None = None) -> str:
     papers = payload.get("papers") or []
     count = max(1, len(papers))
     name = (payload.get("category") or {}).get("name", "AI")
-    english = str(payload.get("language", "ko")).lower().startswith("en")
-    text = english_report(name, count) if english else korean_report(name, count)
+    language = str(payload.get("language", "ko")).lower()
+    if language.startswith("en"):
+        text = english_report(name, count)
+    elif language.startswith("ja"):
+        text = japanese_report(name, count)
+    else:
+        text = korean_report(name, count)
     if fault == "foreign_words":
         text = text.replace("중요한 영향을", "重大한 영향을").replace(
             "이러한 연구는", "이러한 dân족 연구는 giám sát 학습과 함께"
@@ -490,6 +495,23 @@ def english_report(name: str, count: int) -> str:
         f"**Trends and patterns**\n\n* Several papers study efficiency {''.join(cites)}.\n"
         f"* Evaluation quality has an important effect {cites[-1]}.\n\n"
         f"**Conclusion**\n\nThis research should bring {name} closer to practice."
+    )
+
+
+def japanese_report(name: str, count: int) -> str:
+    cites = _cites(count)
+    themes = "\n\n".join(
+        f"{i}. **テーマ {i}**\n\nこの論文は{name}分野の新しい手法を提案し、"
+        f"従来の手法より優れた結果を報告しています {cite}。"
+        for i, cite in enumerate(cites, start=1)
+    )
+    return (
+        f"**要約レポート**\n\n本日は{name}分野の論文{count}本を読みました。"
+        f"研究は効率と信頼性を両立する方向に進んでいます {cites[0]}。\n\n"
+        f"**テーマ別の要約**\n\n{themes}\n\n"
+        f"**傾向とパターン**\n\n* 多くの研究がLLMの効率を扱っています {''.join(cites)}。\n"
+        f"* 評価の正確さが重要な影響を与えます {cites[-1]}。\n\n"
+        f"**結論**\n\nこれらの研究は{name}分野の実用化を早めると考えられます。"
     )
 
 

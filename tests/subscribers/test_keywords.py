@@ -161,7 +161,11 @@ def test_bad_keywords_reshow_the_form_with_the_line_named_and_everything_typed(
 
 
 @pytest.mark.django_db
-def test_the_preferences_page_shows_and_saves_the_rules_and_the_cadence(visitor: Client) -> None:
+def test_the_preferences_page_shows_and_saves_the_rules_and_the_cadence(
+    visitor: Client,
+    settings: Any,
+) -> None:
+    settings.DIGEST_LANGUAGES = ["ko", "en"]  # the language is offered, and saved with the rest
     reader = subscriber_create(email="reader@example.com")
     keywords_apply(reader, choice=ReaderChoice("diffusion", "survey", True, "weekly"))
     reader.save()

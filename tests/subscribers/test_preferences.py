@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -98,7 +99,9 @@ def test_an_unknown_category_is_refused_with_a_message(visitor: Client) -> None:
 
 def test_switching_the_email_language_to_english_shows_the_page_in_english(
     visitor: Client,
+    settings: Any,
 ) -> None:
+    settings.DIGEST_LANGUAGES = ["ko", "en"]  # the choice is offered
     subscriber = reader()
 
     page = visitor.post(

@@ -126,7 +126,7 @@ def test_english_chrome_keeps_the_summaries_in_the_digest_language() -> None:
     rendered = render(digest, [nlp.pk], language="en")
     for part in (rendered.html, rendered.text):
         assert "Unsubscribe" in part and "Sources" in part and "View in browser" in part
-        assert "Author 1, Author 2, Author 3 et al." in part
+        assert "Author 1, Author 2, Author 3 and 3 more" in part
         assert "요약 보고서" in part  # the summary itself stays Korean
     assert '<html lang="en"' in rendered.html
     assert 'lang="ko"' in rendered.html

@@ -5,7 +5,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 from django.utils import timezone
 
 from digests.approval import ApprovalRefused, digest_approve, send_timezone
@@ -45,6 +45,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--by", default="", help="Who approves (recorded)")
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         day = _date(options["date"])
         send_at = _send_at(options["send_at"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from digests.build import BuildRefused
 from digests.weekly import Week, week_parse, weekly_build
@@ -26,6 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--week", help="ISO week, YYYY-Www (e.g. 2026-W33)")
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             weekly_build(week=parse_week(options["week"]), log=self.stdout.write)

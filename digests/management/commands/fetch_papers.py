@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from digests.ingest import feeds_fetch
 
@@ -28,6 +28,7 @@ class Command(BaseCommand):
             help="Fetch only these feeds: http(s) URLs, file:// URLs or paths (repeatable).",
         )
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         results = feeds_fetch(urls=options["feed"], log=self.stdout.write)
         if not results:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from digests.build import BuildRefused
 from digests.models import DailyRun
@@ -25,6 +25,7 @@ class Command(BaseCommand):
             help="fetch only this feed (URL, file:// URL or local path); repeatable",
         )
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             outcome = daily_run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, no_translations
 from django.utils import timezone
 
 from digests.models import DailyRun
@@ -60,6 +60,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         runs = list(DailyRun.objects.order_by("-started_at")[: max(options["limit"], 1)])
         if not runs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from newsletter.status import healthy, status_parts
 
@@ -15,6 +15,7 @@ class Command(BaseCommand):
         "Exits non-zero when any part is unhealthy (for an operator's alerting)."
     )
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         parts = status_parts()
         for part in parts:

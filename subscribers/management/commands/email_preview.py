@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 from django.db.models import Q
 
 from digests.models import Category, Digest
@@ -52,6 +52,7 @@ class Command(BaseCommand):
             "--output-dir", type=Path, default=OUTPUT_DIR, help="default: var/preview"
         )
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         digest = issue_find(options["date"])
         choice = choice_make(

@@ -7,7 +7,7 @@ import time
 from datetime import date
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 from django.utils import timezone
 
 from digests.models import Digest
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=1800, help="Seconds to wait")
         parser.add_argument("--poll", type=float, default=1.0, help="Seconds between checks")
 
+    @no_translations  # the command speaks English, whatever LANGUAGE_CODE says
     def handle(self, *args: Any, **options: Any) -> None:
         digest = Digest.objects.filter(date=options["date"]).first()
         if digest is None:
