@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 from tests.admin_forms import staff_in
@@ -30,6 +34,55 @@ def require_service(name: str, host: str, port: int) -> None:
     if ON_CI:
         pytest.fail(f"{message} (CI=true: a test that needs a service must not skip)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sqlite_test_database_migrated_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Under pytest-xdist each worker makes its own in-memory SQLite test database. Migrating
+    one (some 40 migrations, data and permissions included) costs about a second of CPU; the
+    first worker to get there migrates and saves a copy (SQLite's backup API), the others load
+    that copy. Only for an in-memory SQLite test database, and only within one run: the copy
+    lives in the run's temporary folder, which the workers share."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        yield
+        return
+    from django.db.backends.sqlite3.creation import DatabaseCreation
+
+    folder = tmp_path_factory.getbasetemp().parent
+    original = DatabaseCreation.create_test_db
+
+    def create_test_db(  # type: ignore[no-untyped-def]
+        self, verbosity=1, autoclobber=False, serialize=True, keepdb=False
+    ):
+        test_name = self._get_test_db_name()
+        if keepdb or not self.is_in_memory_db(test_name):
+            return original(self, verbosity, autoclobber, serialize, keepdb)
+        template = folder / f"migrated-{self.connection.alias}.sqlite3"
+        with (folder / f"migrated-{self.connection.alias}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not template.exists():
+                name = original(self, verbosity, autoclobber, serialize, keepdb)
+                partial = template.with_suffix(".partial")
+                with contextlib.closing(sqlite3.connect(partial)) as copy:
+                    self.connection.connection.backup(copy)
+                os.replace(partial, template)
+                return name
+        self.connection.close()
+        django_settings.DATABASES[self.connection.alias]["NAME"] = test_name
+        self.connection.settings_dict["NAME"] = test_name
+        self.connection.ensure_connection()
+        with contextlib.closing(sqlite3.connect(template)) as source:
+            source.backup(self.connection.connection)
+        if serialize:
+            self.connection._test_serialized_contents = self.serialize_db_to_string()
+        return test_name
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseCreation, "create_test_db", create_test_db)
+        yield
 
 
 @pytest.fixture(autouse=True)
