@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .editing import SYSTEM_ACTORS, digest_touch
 from .models import Digest, DigestSection
@@ -110,17 +111,25 @@ def _refusal(*, digest: Digest, version: int | None, auto: bool) -> ApprovalRefu
     """Why the conditional UPDATE changed nothing, from the issue as it now is."""
     if digest.status != Digest.Status.DRAFT:
         return ApprovalRefused(
-            f"The issue of {digest.date} is {digest.status}; only a draft can be approved."
+            _("The issue of %(date)s is %(status)s; only a draft can be approved.")
+            % {"date": digest.date, "status": digest.get_status_display()}
         )
     if version is not None and digest.version != version:
-        who = digest.last_changed_by or "someone"
+        who = digest.last_changed_by or _("someone")
         return DigestChanged(
-            f"Not approved: the issue of {digest.date} changed since you looked (by {who}, "
-            f"at {local_time_label(digest.updated_at)}); review it again, then approve it."
+            _(
+                "Not approved: the issue of %(date)s changed since you looked (by %(who)s, "
+                "at %(time)s); review it again, then approve it."
+            )
+            % {"date": digest.date, "who": who, "time": local_time_label(digest.updated_at)}
         )
     if auto and digest.reviewed_at is not None:
-        return ApprovalRefused(f"An editor has acted on the issue of {digest.date}.")
-    return ApprovalRefused(f"The issue of {digest.date} could not be approved.")
+        return ApprovalRefused(
+            _("An editor has acted on the issue of %(date)s.") % {"date": digest.date}
+        )
+    return ApprovalRefused(
+        _("The issue of %(date)s could not be approved.") % {"date": digest.date}
+    )
 
 
 def digest_approve(
@@ -136,7 +145,9 @@ def digest_approve(
     `version`: the one the approver saw; approving an issue that changed since is refused
     (DigestChanged)."""
     if not digest.sections.exists():
-        raise ApprovalRefused(f"The issue of {digest.date} has no sections: nothing to send.")
+        raise ApprovalRefused(
+            _("The issue of %(date)s has no sections: nothing to send.") % {"date": digest.date}
+        )
     if send_at is not None and timezone.is_naive(send_at):
         send_at = send_at.replace(tzinfo=send_timezone())
     now = timezone.now()
@@ -177,8 +188,8 @@ def digest_unapprove(*, digest: Digest, by: str = "") -> Digest:
     digest.refresh_from_db()
     if not changed:
         raise ApprovalRefused(
-            f"The issue of {digest.date} is {digest.status}; only an approved issue goes back "
-            "to draft."
+            _("The issue of %(date)s is %(status)s; only an approved issue goes back to draft.")
+            % {"date": digest.date, "status": digest.get_status_display()}
         )
     return digest
 

@@ -12,25 +12,39 @@ from django.utils.translation import gettext_lazy as _
 class Category(models.Model):
     """A section of the newsletter. Editors add, reorder and retire them in the admin."""
 
-    name = models.CharField(max_length=100, unique=True)
-    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
+    slug = models.SlugField(verbose_name=_("slug"), max_length=50, unique=True)
     description = models.TextField(
-        blank=True, help_text="What belongs here. The LLM sees it when it sorts papers."
+        verbose_name=_("description"),
+        blank=True,
+        help_text=_("What belongs here. The LLM sees it when it sorts papers."),
     )
-    position = models.PositiveSmallIntegerField(default=0)
-    colour = models.CharField(max_length=7, default="#4C72B0", help_text="Chart colour, #RRGGBB")
-    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
+    colour = models.CharField(
+        verbose_name=_("colour"),
+        max_length=7,
+        default="#4C72B0",
+        help_text=_("Chart colour, #RRGGBB"),
+    )
+    active = models.BooleanField(verbose_name=_("active"), default=True)
     # The offline fallback sorts by these when no LLM is reachable.
     arxiv_categories = models.JSONField(
-        default=list, blank=True, help_text='arXiv categories that point here, e.g. ["cs.CV"]'
+        verbose_name=_("arxiv categories"),
+        default=list,
+        blank=True,
+        help_text=_('arXiv categories that point here, e.g. ["cs.CV"]'),
     )
     keywords = models.JSONField(
-        default=list, blank=True, help_text="Lower-case words or phrases in title or abstract"
+        verbose_name=_("keywords"),
+        default=list,
+        blank=True,
+        help_text=_("Lower-case words or phrases in title or abstract"),
     )
 
     class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
         ordering = ["position", "name"]
-        verbose_name_plural = "categories"
 
     def __str__(self) -> str:
         return self.name
@@ -44,20 +58,29 @@ class Feed(models.Model):
         ERROR = "error", _("error")
 
     url = models.CharField(
-        max_length=1000, unique=True, help_text="http(s) URL, file:// URL or path"
+        verbose_name=_("url"),
+        max_length=1000,
+        unique=True,
+        help_text=_("http(s) URL, file:// URL or path"),
     )
-    name = models.CharField(max_length=200, blank=True)
-    enabled = models.BooleanField(default=True)
-    etag = models.CharField(max_length=500, blank=True)
-    last_modified = models.CharField(max_length=100, blank=True)
-    last_fetched_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEVER)
-    last_error = models.TextField(blank=True)
-    last_entry_count = models.PositiveIntegerField(default=0)
-    consecutive_failures = models.PositiveIntegerField(default=0)
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
+    etag = models.CharField(verbose_name=_("etag"), max_length=500, blank=True)
+    last_modified = models.CharField(verbose_name=_("last modified"), max_length=100, blank=True)
+    last_fetched_at = models.DateTimeField(verbose_name=_("last fetched at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(verbose_name=_("last success at"), null=True, blank=True)
+    last_status = models.CharField(
+        verbose_name=_("last status"), max_length=20, choices=Status.choices, default=Status.NEVER
+    )
+    last_error = models.TextField(verbose_name=_("last error"), blank=True)
+    last_entry_count = models.PositiveIntegerField(verbose_name=_("last entry count"), default=0)
+    consecutive_failures = models.PositiveIntegerField(
+        verbose_name=_("consecutive failures"), default=0
+    )
 
     class Meta:
+        verbose_name = _("feed")
+        verbose_name_plural = _("feeds")
         ordering = ["url"]
 
     def __str__(self) -> str:
@@ -79,38 +102,73 @@ class ClassifiedBy(models.TextChoices):
 
 
 class Paper(models.Model):
-    arxiv_id = models.CharField(max_length=40, unique=True, help_text="Without version")
-    version = models.PositiveSmallIntegerField(default=1)
-    title = models.TextField()
-    abstract = models.TextField()
-    authors = models.JSONField(default=list)
-    categories = models.JSONField(default=list, help_text="arXiv categories, primary first")
-    primary_category = models.CharField(max_length=40, blank=True)
-    abs_url = models.URLField(max_length=300)
-    pdf_url = models.URLField(max_length=300)
-    announce_type = models.CharField(
-        max_length=20, choices=AnnounceType.choices, default=AnnounceType.UNKNOWN
+    arxiv_id = models.CharField(
+        verbose_name=_("arxiv id"), max_length=40, unique=True, help_text=_("Without version")
     )
-    announced_on = models.DateField(db_index=True, help_text="The day arXiv first announced it")
-    replaced_on = models.DateField(null=True, blank=True)
-    source_feed = models.ForeignKey(Feed, null=True, blank=True, on_delete=models.SET_NULL)
+    version = models.PositiveSmallIntegerField(verbose_name=_("version"), default=1)
+    title = models.TextField(verbose_name=_("title"))
+    abstract = models.TextField(verbose_name=_("abstract"))
+    authors = models.JSONField(verbose_name=_("authors"), default=list)
+    categories = models.JSONField(
+        verbose_name=_("categories"), default=list, help_text=_("arXiv categories, primary first")
+    )
+    primary_category = models.CharField(
+        verbose_name=_("primary category"), max_length=40, blank=True
+    )
+    abs_url = models.URLField(verbose_name=_("abs url"), max_length=300)
+    pdf_url = models.URLField(verbose_name=_("pdf url"), max_length=300)
+    announce_type = models.CharField(
+        verbose_name=_("announce type"),
+        max_length=20,
+        choices=AnnounceType.choices,
+        default=AnnounceType.UNKNOWN,
+    )
+    announced_on = models.DateField(
+        verbose_name=_("announced on"),
+        db_index=True,
+        help_text=_("The day arXiv first announced it"),
+    )
+    replaced_on = models.DateField(verbose_name=_("replaced on"), null=True, blank=True)
+    source_feed = models.ForeignKey(
+        Feed, verbose_name=_("source feed"), null=True, blank=True, on_delete=models.SET_NULL
+    )
 
     category = models.ForeignKey(
-        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="papers"
+        Category,
+        verbose_name=_("category"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="papers",
     )
-    importance = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 to 10")
-    classified_by = models.CharField(max_length=10, choices=ClassifiedBy.choices, blank=True)
+    importance = models.PositiveSmallIntegerField(
+        verbose_name=_("importance"), null=True, blank=True, help_text=_("1 to 10")
+    )
+    classified_by = models.CharField(
+        verbose_name=_("classified by"), max_length=10, choices=ClassifiedBy.choices, blank=True
+    )
     # Set when a digest takes the paper: a paper belongs to at most one issue.
     digest = models.ForeignKey(
-        "Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="papers"
+        "Digest",
+        verbose_name=_("digest"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="papers",
     )
     # An editor took it out of its issue's sources: a rebuild does not put it back.
-    excluded = models.BooleanField(default=False, help_text="Removed from the issue by an editor")
+    excluded = models.BooleanField(
+        verbose_name=_("excluded"),
+        default=False,
+        help_text=_("Removed from the issue by an editor"),
+    )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("paper")
+        verbose_name_plural = _("papers")
         ordering = ["-announced_on", "arxiv_id"]
 
     def __str__(self) -> str:
@@ -132,49 +190,73 @@ class Digest(models.Model):
 
     # A daily issue's date is its arXiv announcement day (Monday to Friday); a weekly issue's is
     # the Sunday that ends its ISO week, so the two never share a date.
-    date = models.DateField(unique=True, help_text="The arXiv announcement date")
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DAILY, db_index=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-    title = models.CharField(max_length=300)
-    introduction = models.TextField(blank=True)
-    chart_png = models.BinaryField(blank=True, default=b"", editable=False)
-    paper_count = models.PositiveIntegerField(default=0)
-    llm_calls = models.PositiveIntegerField(default=0)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
-    built_at = models.DateTimeField(null=True, blank=True)
-    build_count = models.PositiveIntegerField(default=0)
+    date = models.DateField(
+        verbose_name=_("date"), unique=True, help_text=_("The arXiv announcement date")
+    )
+    kind = models.CharField(
+        verbose_name=_("kind"),
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.DAILY,
+        db_index=True,
+    )
+    status = models.CharField(
+        verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    title = models.CharField(verbose_name=_("title"), max_length=300)
+    introduction = models.TextField(verbose_name=_("introduction"), blank=True)
+    chart_png = models.BinaryField(
+        verbose_name=_("chart png"), blank=True, default=b"", editable=False
+    )
+    paper_count = models.PositiveIntegerField(verbose_name=_("paper count"), default=0)
+    llm_calls = models.PositiveIntegerField(verbose_name=_("llm calls"), default=0)
+    prompt_tokens = models.PositiveIntegerField(verbose_name=_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(verbose_name=_("completion tokens"), default=0)
+    estimated_cost = models.DecimalField(
+        verbose_name=_("estimated cost"), max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    built_at = models.DateTimeField(verbose_name=_("built at"), null=True, blank=True)
+    build_count = models.PositiveIntegerField(verbose_name=_("build count"), default=0)
     # Approval and sending. Only approved digests are sent, at send_at or later.
-    send_at = models.DateTimeField(null=True, blank=True)
-    approved_at = models.DateTimeField(null=True, blank=True)
-    approved_by = models.CharField(max_length=150, blank=True, help_text="Who approved it")
+    send_at = models.DateTimeField(verbose_name=_("send at"), null=True, blank=True)
+    approved_at = models.DateTimeField(verbose_name=_("approved at"), null=True, blank=True)
+    approved_by = models.CharField(
+        verbose_name=_("approved by"), max_length=150, blank=True, help_text=_("Who approved it")
+    )
     # Approved by DIGEST_AUTO_APPROVE because no editor acted in time.
-    auto_approved = models.BooleanField(default=False)
-    sending_started_at = models.DateTimeField(null=True, blank=True)
+    auto_approved = models.BooleanField(verbose_name=_("auto approved"), default=False)
+    sending_started_at = models.DateTimeField(
+        verbose_name=_("sending started at"), null=True, blank=True
+    )
     # Every reader has their delivery row (the send is planned in ranges while it sends):
     # until then the send cannot be finished.
-    send_planned_at = models.DateTimeField(null=True, blank=True)
+    send_planned_at = models.DateTimeField(verbose_name=_("send planned at"), null=True, blank=True)
     # ESP calls (or SMTP transactions) that failed one after the other, across workers; a
     # success sets it back to 0. At DELIVERY_PAUSE_AFTER_ERRORS the send pauses itself.
-    send_errors_in_row = models.PositiveIntegerField(default=0)
-    send_paused_at = models.DateTimeField(null=True, blank=True)
-    send_paused_reason = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    send_errors_in_row = models.PositiveIntegerField(
+        verbose_name=_("send errors in row"), default=0
+    )
+    send_paused_at = models.DateTimeField(verbose_name=_("send paused at"), null=True, blank=True)
+    send_paused_reason = models.TextField(verbose_name=_("send paused reason"), blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
     # Optimistic locking: every change to the issue's content or status adds one (see
     # digests.editing.digest_touch); a save made from an older version is refused.
-    version = models.PositiveIntegerField(default=1)
+    version = models.PositiveIntegerField(verbose_name=_("version"), default=1)
     # The last person (or process) that changed it, and when an editor last acted on it
     # (edit, approve, cancel): automatic approval only takes issues nobody has touched.
-    last_changed_by = models.CharField(max_length=150, blank=True)
-    reviewed_at = models.DateTimeField(null=True, blank=True)
+    last_changed_by = models.CharField(
+        verbose_name=_("last changed by"), max_length=150, blank=True
+    )
+    reviewed_at = models.DateTimeField(verbose_name=_("reviewed at"), null=True, blank=True)
     # The day's integrity as the build judged it (digests/integrity.py): per arXiv category,
     # received against usual and expected, and whether it is suspect. {} before the first build.
-    integrity = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    integrity = models.JSONField(verbose_name=_("integrity"), default=dict, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("digest")
+        verbose_name_plural = _("digests")
         ordering = ["-date"]
         permissions = [
             ("approve_digest", "Can approve a digest, schedule and cancel its send"),
@@ -198,20 +280,31 @@ class SummarySource(models.TextChoices):
 
 
 class DigestSection(models.Model):
-    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="sections")
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="sections")
-    position = models.PositiveSmallIntegerField(default=0)
-    summary = models.TextField(blank=True, help_text="Markdown")
+    digest = models.ForeignKey(
+        Digest, verbose_name=_("digest"), on_delete=models.CASCADE, related_name="sections"
+    )
+    category = models.ForeignKey(
+        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="sections"
+    )
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
+    summary = models.TextField(verbose_name=_("summary"), blank=True, help_text=_("Markdown"))
     summary_source = models.CharField(
-        max_length=10, choices=SummarySource.choices, default=SummarySource.FALLBACK
+        verbose_name=_("summary source"),
+        max_length=10,
+        choices=SummarySource.choices,
+        default=SummarySource.FALLBACK,
     )
     # Each flag is {"code": ..., "message": ...}; any flag means an editor should look.
-    flags = models.JSONField(default=list, blank=True)
-    paper_count = models.PositiveIntegerField(default=0, help_text="Papers of the day in it")
+    flags = models.JSONField(verbose_name=_("flags"), default=list, blank=True)
+    paper_count = models.PositiveIntegerField(
+        verbose_name=_("paper count"), default=0, help_text=_("Papers of the day in it")
+    )
     # An editor reordered, removed, moved or added its papers: a rebuild keeps the section.
-    entries_edited = models.BooleanField(default=False)
+    entries_edited = models.BooleanField(verbose_name=_("entries edited"), default=False)
 
     class Meta:
+        verbose_name = _("digest section")
+        verbose_name_plural = _("digest sections")
         ordering = ["digest", "position"]
         constraints = [
             models.UniqueConstraint(fields=["digest", "category"], name="one_section_per_category")
@@ -230,16 +323,23 @@ class SectionReport(models.Model):
     first; the first language's report is DigestSection.summary): written, checked, flagged and
     edited on its own."""
 
-    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="reports")
-    language = models.CharField(max_length=8)
-    summary = models.TextField(blank=True, help_text="Markdown")
-    summary_source = models.CharField(
-        max_length=10, choices=SummarySource.choices, default=SummarySource.FALLBACK
+    section = models.ForeignKey(
+        DigestSection, verbose_name=_("section"), on_delete=models.CASCADE, related_name="reports"
     )
-    flags = models.JSONField(default=list, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    language = models.CharField(verbose_name=_("language"), max_length=8)
+    summary = models.TextField(verbose_name=_("summary"), blank=True, help_text=_("Markdown"))
+    summary_source = models.CharField(
+        verbose_name=_("summary source"),
+        max_length=10,
+        choices=SummarySource.choices,
+        default=SummarySource.FALLBACK,
+    )
+    flags = models.JSONField(verbose_name=_("flags"), default=list, blank=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("section report")
+        verbose_name_plural = _("section reports")
         ordering = ["section", "language"]
         constraints = [
             models.UniqueConstraint(
@@ -255,17 +355,25 @@ class SectionPaper(models.Model):
     """A paper shown in a section's sources, in order. A paper is shown in one daily section
     ever; a weekly issue shows again papers of the week's daily issues (`weekly`)."""
 
-    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="entries")
+    section = models.ForeignKey(
+        DigestSection, verbose_name=_("section"), on_delete=models.CASCADE, related_name="entries"
+    )
     # The section's digest, kept here so the digest's admin page can list every entry inline.
-    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="entries")
-    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="section_entries")
-    position = models.PositiveSmallIntegerField(default=0)
-    weekly = models.BooleanField(default=False, help_text="An entry of a weekly issue")
+    digest = models.ForeignKey(
+        Digest, verbose_name=_("digest"), on_delete=models.CASCADE, related_name="entries"
+    )
+    paper = models.ForeignKey(
+        Paper, verbose_name=_("paper"), on_delete=models.CASCADE, related_name="section_entries"
+    )
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
+    weekly = models.BooleanField(
+        verbose_name=_("weekly"), default=False, help_text=_("An entry of a weekly issue")
+    )
 
     class Meta:
+        verbose_name = _("paper in a section")
+        verbose_name_plural = _("papers in the sections")
         ordering = ["section", "position"]
-        verbose_name = "paper in a section"
-        verbose_name_plural = "papers in the sections"
         constraints = [
             models.UniqueConstraint(
                 fields=["paper"],
@@ -296,15 +404,21 @@ class SectionRevision(models.Model):
         REGENERATE = "regenerate", _("before a regeneration")
         RESTORE = "restore", _("before a restore")
 
-    section = models.ForeignKey(DigestSection, on_delete=models.CASCADE, related_name="revisions")
-    summary = models.TextField(blank=True)
-    summary_source = models.CharField(max_length=10, choices=SummarySource.choices)
-    flags = models.JSONField(default=list, blank=True)
-    reason = models.CharField(max_length=20, choices=Reason.choices)
-    created_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    section = models.ForeignKey(
+        DigestSection, verbose_name=_("section"), on_delete=models.CASCADE, related_name="revisions"
+    )
+    summary = models.TextField(verbose_name=_("summary"), blank=True)
+    summary_source = models.CharField(
+        verbose_name=_("summary source"), max_length=10, choices=SummarySource.choices
+    )
+    flags = models.JSONField(verbose_name=_("flags"), default=list, blank=True)
+    reason = models.CharField(verbose_name=_("reason"), max_length=20, choices=Reason.choices)
+    created_by = models.CharField(verbose_name=_("created by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("section revision")
+        verbose_name_plural = _("section revisions")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
@@ -321,24 +435,39 @@ class Regeneration(models.Model):
         FAILED = "failed", _("failed")
 
     section = models.ForeignKey(
-        DigestSection, on_delete=models.CASCADE, related_name="regenerations"
+        DigestSection,
+        verbose_name=_("section"),
+        on_delete=models.CASCADE,
+        related_name="regenerations",
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    requested_by = models.CharField(max_length=150, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    requested_by = models.CharField(verbose_name=_("requested by"), max_length=150, blank=True)
     # The text it replaced, kept so it can be restored.
     revision = models.ForeignKey(
-        SectionRevision, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        SectionRevision,
+        verbose_name=_("revision"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("regeneration")
+        verbose_name_plural = _("regenerations")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.section}: regeneration {self.status}"
+        return _("%(section)s: regeneration %(status)s") % {
+            "section": self.section,
+            "status": self.get_status_display(),
+        }
 
 
 class LLMCall(models.Model):
@@ -349,19 +478,27 @@ class LLMCall(models.Model):
         SUMMARIZE = "summarize", _("summarize")
         OTHER = "other", _("other")
 
-    digest_date = models.DateField(null=True, blank=True, db_index=True)
-    purpose = models.CharField(max_length=20, choices=Purpose.choices)
-    model = models.CharField(max_length=100)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=10, decimal_places=6, default=Decimal("0"))
-    cached = models.BooleanField(default=False)
-    ok = models.BooleanField(default=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    digest_date = models.DateField(
+        verbose_name=_("digest date"), null=True, blank=True, db_index=True
+    )
+    purpose = models.CharField(verbose_name=_("purpose"), max_length=20, choices=Purpose.choices)
+    model = models.CharField(verbose_name=_("model"), max_length=100)
+    prompt_tokens = models.PositiveIntegerField(verbose_name=_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(verbose_name=_("completion tokens"), default=0)
+    cost = models.DecimalField(
+        verbose_name=_("cost"), max_digits=10, decimal_places=6, default=Decimal("0")
+    )
+    cached = models.BooleanField(verbose_name=_("cached"), default=False)
+    ok = models.BooleanField(verbose_name=_("ok"), default=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    duration_ms = models.PositiveIntegerField(verbose_name=_("duration ms"), default=0)
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), auto_now_add=True, db_index=True
+    )
 
     class Meta:
+        verbose_name = _("LLM call")
+        verbose_name_plural = _("LLM calls")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -371,13 +508,17 @@ class LLMCall(models.Model):
 class LLMCacheEntry(models.Model):
     """An LLM answer, keyed by prompt version + model + input hash: a rebuild costs no calls."""
 
-    key = models.CharField(max_length=64, unique=True)
-    prompt_version = models.CharField(max_length=40)
-    model = models.CharField(max_length=100)
-    response = models.TextField()
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    key = models.CharField(verbose_name=_("key"), max_length=64, unique=True)
+    prompt_version = models.CharField(verbose_name=_("prompt version"), max_length=40)
+    model = models.CharField(verbose_name=_("model"), max_length=100)
+    response = models.TextField(verbose_name=_("response"))
+    prompt_tokens = models.PositiveIntegerField(verbose_name=_("prompt tokens"), default=0)
+    completion_tokens = models.PositiveIntegerField(verbose_name=_("completion tokens"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("LLM cache entry")
+        verbose_name_plural = _("LLM cache entries")
 
     def __str__(self) -> str:
         return f"{self.prompt_version} {self.model} {self.key[:12]}"
@@ -389,23 +530,41 @@ class FetchCount(models.Model):
     against these (digests/integrity.py)."""
 
     feed = models.ForeignKey(
-        Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="counts"
+        Feed,
+        verbose_name=_("feed"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="counts",
     )
-    fetched_at = models.DateTimeField(db_index=True)
-    arxiv_category = models.CharField(max_length=40)
-    announced_on = models.DateField(null=True, blank=True, help_text="The day the feed claims")
-    new = models.PositiveIntegerField(default=0)
-    cross = models.PositiveIntegerField(default=0)
-    replaced = models.PositiveIntegerField(default=0)
+    fetched_at = models.DateTimeField(verbose_name=_("fetched at"), db_index=True)
+    arxiv_category = models.CharField(verbose_name=_("arxiv category"), max_length=40)
+    announced_on = models.DateField(
+        verbose_name=_("announced on"),
+        null=True,
+        blank=True,
+        help_text=_("The day the feed claims"),
+    )
+    new = models.PositiveIntegerField(verbose_name=_("new"), default=0)
+    cross = models.PositiveIntegerField(verbose_name=_("cross"), default=0)
+    replaced = models.PositiveIntegerField(verbose_name=_("replaced"), default=0)
     # New and cross-listed entries that were already stored before this fetch: a feed serving
     # an earlier announcement again (stale) shows almost all of its entries here.
-    known = models.PositiveIntegerField(default=0)
+    known = models.PositiveIntegerField(verbose_name=_("known"), default=0)
     # What arXiv's listing page (/list/<category>/new) says it shows, with ARXIV_LISTING_CHECK on.
-    expected_new = models.PositiveIntegerField(null=True, blank=True)
-    expected_cross = models.PositiveIntegerField(null=True, blank=True)
-    expected_replaced = models.PositiveIntegerField(null=True, blank=True)
+    expected_new = models.PositiveIntegerField(
+        verbose_name=_("expected new"), null=True, blank=True
+    )
+    expected_cross = models.PositiveIntegerField(
+        verbose_name=_("expected cross"), null=True, blank=True
+    )
+    expected_replaced = models.PositiveIntegerField(
+        verbose_name=_("expected replaced"), null=True, blank=True
+    )
 
     class Meta:
+        verbose_name = _("fetch count")
+        verbose_name_plural = _("fetch counts")
         ordering = ["-fetched_at"]
         indexes = [models.Index(fields=["arxiv_category", "announced_on"])]
 
@@ -427,24 +586,46 @@ class DailyRun(models.Model):
         COMMAND = "command", _("command")
         ADMIN = "admin", _("admin")
 
-    started_at = models.DateTimeField(db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
-    day = models.DateField(null=True, blank=True, help_text="The announcement day built")
-    digest = models.ForeignKey(
-        Digest, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    started_at = models.DateTimeField(verbose_name=_("started at"), db_index=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+    trigger = models.CharField(
+        verbose_name=_("trigger"), max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE
     )
-    feeds_ok = models.PositiveIntegerField(default=0)
-    feeds_failed = models.PositiveIntegerField(default=0)
-    papers_new = models.PositiveIntegerField(default=0)
-    llm_calls = models.PositiveIntegerField(default=0)
-    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
-    suspect = models.BooleanField(default=False, help_text="The day's counts look short or stale")
-    reasons = models.JSONField(default=list, blank=True)
+    day = models.DateField(
+        verbose_name=_("day"), null=True, blank=True, help_text=_("The announcement day built")
+    )
+    digest = models.ForeignKey(
+        Digest,
+        verbose_name=_("digest"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+    )
+    feeds_ok = models.PositiveIntegerField(verbose_name=_("feeds ok"), default=0)
+    feeds_failed = models.PositiveIntegerField(verbose_name=_("feeds failed"), default=0)
+    papers_new = models.PositiveIntegerField(verbose_name=_("papers new"), default=0)
+    llm_calls = models.PositiveIntegerField(verbose_name=_("llm calls"), default=0)
+    estimated_cost = models.DecimalField(
+        verbose_name=_("estimated cost"), max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    outcome = models.CharField(
+        verbose_name=_("outcome"), max_length=20, choices=Outcome.choices, default=Outcome.RUNNING
+    )
+    suspect = models.BooleanField(
+        verbose_name=_("suspect"),
+        default=False,
+        help_text=_("The day's counts look short or stale"),
+    )
+    reasons = models.JSONField(verbose_name=_("reasons"), default=list, blank=True)
 
     class Meta:
+        verbose_name = _("daily run")
+        verbose_name_plural = _("daily runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"run {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+        return _("run %(time)s %(outcome)s") % {
+            "time": f"{self.started_at:%Y-%m-%d %H:%M}",
+            "outcome": self.get_outcome_display(),
+        }

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from .build import BuildRefused
 from .models import DailyRun, Digest
 from .pipeline import daily_run
@@ -50,13 +52,19 @@ def refetch_check(*, digest: Digest) -> None:
     """Raises RefetchRefused unless the issue is a daily draft."""
     if digest.kind == Digest.Kind.WEEKLY:
         raise RefetchRefused(
-            f"The issue of {digest.date} is a weekly issue: it has no feeds of its own. Rebuild "
-            "it with build_weekly once the week's daily issues are complete."
+            _(
+                "The issue of %(date)s is a weekly issue: it has no feeds of its own. Rebuild "
+                "it with build_weekly once the week's daily issues are complete."
+            )
+            % {"date": digest.date}
         )
     if digest.status != Digest.Status.DRAFT:
         raise RefetchRefused(
-            f"The issue of {digest.date} is {digest.status}: only a draft can be "
-            "fetched again. Cancel its approval first if it has not been sent."
+            _(
+                "The issue of %(date)s is %(status)s: only a draft can be fetched again. "
+                "Cancel its approval first if it has not been sent."
+            )
+            % {"date": digest.date, "status": digest.get_status_display()}
         )
 
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .approval import digest_unapprove
 from .editing import (
@@ -74,14 +75,17 @@ def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
         digest = Digest.objects.select_for_update().get(pk=section.digest_id)
         if digest.status not in EDITABLE_STATUSES:
             raise RegenerationRefused(
-                f"The issue of {digest.date} is {digest.status}: its summaries "
-                "can no longer be changed."
+                _("The issue of %(date)s is %(status)s: its summaries can no longer be changed.")
+                % {"date": digest.date, "status": digest.get_status_display()}
             )
         regenerations_abandon(section=section)
         if Regeneration.objects.filter(section=section, status__in=ACTIVE_STATUSES).exists():
             raise RegenerationRefused(
-                f"A regeneration of the {section.category.name} summary is already under way: "
-                "wait for its result."
+                _(
+                    "A regeneration of the %(category)s summary is already under way: "
+                    "wait for its result."
+                )
+                % {"category": section.category.name}
             )
         regeneration = Regeneration.objects.create(section=section, requested_by=by[:150])
     return regeneration
@@ -258,7 +262,10 @@ def revision_restore(*, revision: SectionRevision, by: str) -> Restored:
     with transaction.atomic():
         digest = Digest.objects.select_for_update().get(pk=revision.section.digest_id)
         if digest.status not in EDITABLE_STATUSES:
-            raise RestoreRefused(f"The issue is {digest.status}: its text can no longer change.")
+            raise RestoreRefused(
+                _("The issue is %(status)s: its text can no longer change.")
+                % {"status": digest.get_status_display()}
+            )
         section = DigestSection.objects.select_for_update().get(pk=revision.section_id)
         kept = section_revision_save(section=section, reason=SectionRevision.Reason.RESTORE, by=by)
         section.summary = revision.summary

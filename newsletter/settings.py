@@ -143,7 +143,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "ko"
-LANGUAGES = [("ko", "한국어"), ("en", "English")]
+LANGUAGES = [("ko", "한국어"), ("en", "English"), ("ja", "日本語")]
 # One catalogue for the project (pages, emails, the chart, the admin): locale/<lang>/LC_MESSAGES.
 # The .mo files are committed (tests/test_locale.py checks they match the .po files).
 LOCALE_PATHS = [BASE_DIR / "locale"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
@@ -66,10 +67,6 @@ class SubscriberImportForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
         allow_empty_file=True,  # the import explains an empty file in its own words
-        help_text=_(
-            "UTF-8, with a header line: email, and optionally categories (slugs separated "
-            "by ';') and language (ko or en). Without categories, a reader gets every active one."
-        ),
     )
     confirmed = forms.BooleanField(
         required=False,
@@ -85,6 +82,15 @@ class SubscriberImportForm(forms.Form):
         label=_("Consent note"),
         help_text=_("Required with “Mark as confirmed”: where, when and how these people agreed."),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built per form, in the editor's language, with the languages offered now.
+        self.fields["file"].help_text = gettext(
+            "UTF-8, with a header line: email, and optionally categories (slugs separated "
+            "by ';') and language (%(languages)s). Without categories, a reader gets every "
+            "active one."
+        ) % {"languages": ", ".join(code for code, _name in settings.LANGUAGES)}
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from digests.models import Category
 
@@ -167,43 +168,53 @@ def _rows_read(data: bytes, *, report: ImportReport) -> list[ImportRow]:
         reader.fieldnames = _columns(reader.fieldnames)
         for record in reader:
             if reader.line_num > IMPORT_MAX_ROWS + 1:
-                raise ImportFileError(f"The file has more than {IMPORT_MAX_ROWS} rows.")
+                raise ImportFileError(
+                    _("The file has more than %(rows)s rows.") % {"rows": IMPORT_MAX_ROWS}
+                )
             row = _row_parse(record, reader.line_num, categories, default_categories, report)
             if row is None:
                 continue
             if row.email in first_line:
-                problem = f"{row.email} is already on line {first_line[row.email]}"
+                problem = _("%(email)s is already on line %(line)s") % {
+                    "email": row.email,
+                    "line": first_line[row.email],
+                }
                 report.invalid.append((row.line, problem))
                 continue
             first_line[row.email] = row.line
             rows.append(row)
     except csv.Error as err:
-        raise ImportFileError(f"Line {reader.line_num} is not valid CSV: {err}") from err
+        raise ImportFileError(
+            _("Line %(line)s is not valid CSV: %(error)s") % {"line": reader.line_num, "error": err}
+        ) from err
     return rows
 
 
 def _text(data: bytes) -> str:
     if len(data) > IMPORT_MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MB.")
+        raise ImportFileError(
+            _("The file is larger than %(size)s MB.") % {"size": IMPORT_MAX_BYTES // (1024 * 1024)}
+        )
     try:
         text = data.decode("utf-8-sig")  # spreadsheets often start UTF-8 with a BOM
     except UnicodeDecodeError as err:
         raise ImportFileError(
-            "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+            _("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.")
         ) from err
     if not text.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_("The file is empty."))
     if "\x00" in text:
-        raise ImportFileError("The file is not a CSV text file (it contains NUL bytes).")
+        raise ImportFileError(_("The file is not a CSV text file (it contains NUL bytes)."))
     return text
 
 
 def _columns(fieldnames: Iterable[str] | None) -> list[str]:
     columns = [(name or "").strip().lower() for name in (fieldnames or [])]
     if "email" not in columns:
-        found = ", ".join(name for name in columns if name) or "nothing"
+        found = ", ".join(name for name in columns if name) or _("nothing")
         raise ImportFileError(
-            f"The first line must name the columns, with an “email” column. Found: {found}."
+            _("The first line must name the columns, with an “email” column. Found: %(found)s.")
+            % {"found": found}
         )
     return columns
 
@@ -223,9 +234,15 @@ def _row_parse(
     unknown = [slug for slug in slugs if slug and slug not in categories]
     language = (record.get("language") or "").strip().lower()
     if not problem and unknown:
-        problem = f"unknown categories: {', '.join(unknown)} (known: {', '.join(categories)})"
+        problem = _("unknown categories: %(unknown)s (known: %(known)s)") % {
+            "unknown": ", ".join(unknown),
+            "known": ", ".join(categories),
+        }
     if not problem and language and language not in LANGUAGE_CODES:
-        problem = f"unknown language {language!r} (known: {', '.join(sorted(LANGUAGE_CODES))})"
+        problem = _("unknown language %(language)r (known: %(known)s)") % {
+            "language": language,
+            "known": ", ".join(sorted(LANGUAGE_CODES)),
+        }
     choice, choice_problem = _choice_parse(record)
     problem = problem or choice_problem
     if problem:
@@ -258,25 +275,29 @@ def _choice_parse(record: dict[str | Any, Any]) -> tuple[ReaderChoice, str]:
         cadence=cadence,
     )
     if cadence not in Subscriber.Cadence.values:
-        return choice, f"unknown cadence {cadence!r} (known: daily, weekly)"
+        return choice, _("unknown cadence %(cadence)r (known: daily, weekly)") % {
+            "cadence": cadence
+        }
     if everywhere not in YES | NO:
-        return choice, f"keywords_all_categories must be yes or no, not {everywhere!r}"
+        return choice, _("keywords_all_categories must be yes or no, not %(value)r") % {
+            "value": everywhere
+        }
     try:
         keywords_apply(Subscriber(), choice=choice)
     except KeywordError as error:
-        return choice, f"keywords: {' '.join(error.messages)}"
+        return choice, _("keywords: %(problem)s") % {"problem": " ".join(error.messages)}
     return choice, ""
 
 
 def _email_problem(email: str) -> str | None:
     if not email:
-        return "no email address"
+        return _("no email address")
     if len(email) > EMAIL_MAX_LENGTH:
-        return f"the address is longer than {EMAIL_MAX_LENGTH} characters"
+        return _("the address is longer than %(length)s characters") % {"length": EMAIL_MAX_LENGTH}
     try:
         validate_email(email)
     except ValidationError:
-        return f"{email!r} is not a valid email address"
+        return _("%(email)r is not a valid email address") % {"email": email}
     return None
 
 

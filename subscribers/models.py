@@ -24,13 +24,22 @@ class Subscriber(models.Model):
         COMPLAINED = "complained", _("complained")
 
     # Normalised (trimmed, lower-case) before it is stored; unique without regard to case.
-    email = models.EmailField(max_length=254, unique=True)
+    email = models.EmailField(verbose_name=_("email"), max_length=254, unique=True)
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+        verbose_name=_("status"),
+        max_length=20,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_index=True,
     )
-    categories = models.ManyToManyField(Category, blank=True, related_name="subscribers")
+    categories = models.ManyToManyField(
+        Category, verbose_name=_("categories"), blank=True, related_name="subscribers"
+    )
     language = models.CharField(
-        max_length=8, default="ko", help_text="Interface and email language"
+        verbose_name=_("language"),
+        max_length=8,
+        default="ko",
+        help_text=_("Interface and email language"),
     )
 
     class Cadence(models.TextChoices):
@@ -38,38 +47,58 @@ class Subscriber(models.Model):
         WEEKLY = "weekly", _("weekly")
 
     cadence = models.CharField(
-        max_length=10, choices=Cadence.choices, default=Cadence.DAILY, db_index=True
+        verbose_name=_("cadence"),
+        max_length=10,
+        choices=Cadence.choices,
+        default=Cadence.DAILY,
+        db_index=True,
     )
     # The reader's keyword rules (subscribers/keywords.py): one keyword or "quoted phrase" per
     # line. An excluded paper never reaches them; an included one is shown and marked.
-    keywords_include = models.TextField(blank=True)
-    keywords_exclude = models.TextField(blank=True)
+    keywords_include = models.TextField(verbose_name=_("keywords include"), blank=True)
+    keywords_exclude = models.TextField(verbose_name=_("keywords exclude"), blank=True)
     # Matches of the include rules also from categories the reader did not choose.
-    keywords_all_categories = models.BooleanField(default=False)
+    keywords_all_categories = models.BooleanField(
+        verbose_name=_("keywords all categories"), default=False
+    )
     # A short digest of the normalised rules ("" for none), kept on save: readers with the same
     # rules share one rendering, grouped by it in SQL.
-    keywords_key = models.CharField(max_length=16, blank=True, db_index=True)
+    keywords_key = models.CharField(
+        verbose_name=_("keywords key"), max_length=16, blank=True, db_index=True
+    )
 
     # Consent record: when, from which page, which wording the reader agreed to.
-    consent_at = models.DateTimeField(null=True, blank=True)
-    consent_source = models.CharField(max_length=300, blank=True)
-    consent_wording_version = models.CharField(max_length=40, blank=True)
-    consent_ip = models.GenericIPAddressField(null=True, blank=True)
-    consent_note = models.TextField(blank=True, help_text="For confirmations made by an admin")
+    consent_at = models.DateTimeField(verbose_name=_("consent at"), null=True, blank=True)
+    consent_source = models.CharField(verbose_name=_("consent source"), max_length=300, blank=True)
+    consent_wording_version = models.CharField(
+        verbose_name=_("consent wording version"), max_length=40, blank=True
+    )
+    consent_ip = models.GenericIPAddressField(verbose_name=_("consent ip"), null=True, blank=True)
+    consent_note = models.TextField(
+        verbose_name=_("consent note"),
+        blank=True,
+        help_text=_("For confirmations made by an admin"),
+    )
 
     # Changes on every signup, so an old confirmation link cannot re-activate a reader who left.
-    confirm_nonce = models.CharField(max_length=32, default=new_nonce)
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    soft_bounce_count = models.PositiveIntegerField(default=0)
-    suppressed_at = models.DateTimeField(null=True, blank=True)
-    suppressed_reason = models.TextField(blank=True)
+    confirm_nonce = models.CharField(
+        verbose_name=_("confirm nonce"), max_length=32, default=new_nonce
+    )
+    confirmation_sent_at = models.DateTimeField(
+        verbose_name=_("confirmation sent at"), null=True, blank=True
+    )
+    confirmed_at = models.DateTimeField(verbose_name=_("confirmed at"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed at"), null=True, blank=True)
+    soft_bounce_count = models.PositiveIntegerField(verbose_name=_("soft bounce count"), default=0)
+    suppressed_at = models.DateTimeField(verbose_name=_("suppressed at"), null=True, blank=True)
+    suppressed_reason = models.TextField(verbose_name=_("suppressed reason"), blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("subscriber")
+        verbose_name_plural = _("subscribers")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
@@ -91,20 +120,22 @@ SUPPRESSED_STATUSES = frozenset(
 class EmailEvent(models.Model):
     """An ESP tracking event, stored once by its id, applied by a task."""
 
-    esp = models.CharField(max_length=40)
-    event_id = models.CharField(max_length=200)
-    event_type = models.CharField(max_length=40)
-    recipient = models.EmailField(max_length=254, blank=True)
-    reject_reason = models.CharField(max_length=40, blank=True)
-    description = models.TextField(blank=True)
-    occurred_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
-    applied_at = models.DateTimeField(null=True, blank=True)
+    esp = models.CharField(verbose_name=_("esp"), max_length=40)
+    event_id = models.CharField(verbose_name=_("event id"), max_length=200)
+    event_type = models.CharField(verbose_name=_("event type"), max_length=40)
+    recipient = models.EmailField(verbose_name=_("recipient"), max_length=254, blank=True)
+    reject_reason = models.CharField(verbose_name=_("reject reason"), max_length=40, blank=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"), null=True, blank=True)
+    received_at = models.DateTimeField(verbose_name=_("received at"), auto_now_add=True)
+    applied_at = models.DateTimeField(verbose_name=_("applied at"), null=True, blank=True)
     # Delivery mapping (the delivery issue): anymail metadata and tags as the ESP echoed them.
-    metadata = models.JSONField(default=dict, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(verbose_name=_("metadata"), default=dict, blank=True)
+    tags = models.JSONField(verbose_name=_("tags"), default=list, blank=True)
 
     class Meta:
+        verbose_name = _("email event")
+        verbose_name_plural = _("email events")
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["esp", "event_id"], name="email_event_once"),
@@ -129,35 +160,44 @@ class Delivery(models.Model):
         BOUNCED = "bounced", _("bounced")
         COMPLAINED = "complained", _("complained")
 
-    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.ForeignKey(
-        Subscriber, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    digest = models.ForeignKey(
+        Digest, verbose_name=_("digest"), on_delete=models.CASCADE, related_name="deliveries"
     )
-    email = models.EmailField(max_length=254)
+    subscriber = models.ForeignKey(
+        Subscriber,
+        verbose_name=_("subscriber"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    email = models.EmailField(verbose_name=_("email"), max_length=254)
     # The reader's choice of categories, e.g. "3,5,7": deliveries with one variant share a render.
-    variant = models.CharField(max_length=200)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    variant = models.CharField(verbose_name=_("variant"), max_length=200)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
     # Which claim took the row (a uuid per ESP call), so a retry finds its own rows.
     # Found with the row ids a chunk holds, so no index of its own (one less to update per row).
-    claim = models.CharField(max_length=40, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    esp_message_id = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    opened_at = models.DateTimeField(null=True, blank=True)
-    clicked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    claim = models.CharField(verbose_name=_("claim"), max_length=40, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
+    esp_message_id = models.CharField(verbose_name=_("esp message id"), max_length=200, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    opened_at = models.DateTimeField(verbose_name=_("opened at"), null=True, blank=True)
+    clicked_at = models.DateTimeField(verbose_name=_("clicked at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["digest", "subscriber"], name="one_delivery_per_reader")
         ]
         indexes = [models.Index(fields=["digest", "status"])]
-        verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
-        return f"{self.digest_id} -> {self.email}: {self.status}"
+        return f"{self.digest_id} -> {self.email}: {self.get_status_display()}"
 
 
 class Notice(models.Model):
@@ -172,20 +212,27 @@ class Notice(models.Model):
         APPROVAL_DUE = "approval_due", _("approval due")
         SEND_DUE = "send_due", _("send time close")
 
-    key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key = models.CharField(verbose_name=_("key"), max_length=200, unique=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices)
     digest = models.ForeignKey(
-        Digest, null=True, blank=True, on_delete=models.CASCADE, related_name="notices"
+        Digest,
+        verbose_name=_("digest"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notices",
     )
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    recipients = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-    webhook_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    subject = models.CharField(verbose_name=_("subject"), max_length=300)
+    body = models.TextField(verbose_name=_("body"))
+    recipients = models.JSONField(verbose_name=_("recipients"), default=list, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    emailed_at = models.DateTimeField(verbose_name=_("emailed at"), null=True, blank=True)
+    webhook_at = models.DateTimeField(verbose_name=_("webhook at"), null=True, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

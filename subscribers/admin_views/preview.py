@@ -54,6 +54,7 @@ LANGUAGE_CHOICES = [
     ("", _("the reader's (Korean for categories)")),
     ("ko", _("Korean")),
     ("en", _("English")),
+    ("ja", _("Japanese")),
 ]
 # The preview's email is shown framed and sandboxed; opened on its own it is sandboxed too.
 PREVIEW_CSP = (

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from digests.approval import ApprovalRefused, digest_approve, digest_unapprove, next_send_time
 from digests.models import Category, Digest
@@ -42,13 +43,13 @@ def test_approving_a_draft_records_who_when_and_the_send_time() -> None:
 )
 def test_only_a_draft_can_be_approved(status: str) -> None:
     digest = small_issue(status=status)
-    with pytest.raises(ApprovalRefused, match=f"is {status}"):
+    with translation.override("en"), pytest.raises(ApprovalRefused, match=f"is {status}"):
         digest_approve(digest=digest)
 
 
 def test_an_issue_without_sections_is_refused() -> None:
     digest = issue_create(categories=[])
-    with pytest.raises(ApprovalRefused, match="no sections"):
+    with translation.override("en"), pytest.raises(ApprovalRefused, match="no sections"):
         digest_approve(digest=digest)
 
 

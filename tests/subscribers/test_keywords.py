@@ -414,7 +414,7 @@ def test_csv_export_and_import_carry_the_rules_and_the_cadence() -> None:
     )
 
     assert report.created == ["k@example.com"]
-    assert report.invalid == [(5, "keywords: 1번째 줄: 따옴표 안이 비어 있습니다.")]
+    assert report.invalid == [(5, "키워드: 1번째 줄: 따옴표 안이 비어 있습니다.")]
     imported = Subscriber.objects.get()
     assert imported.keywords_include == '=cmd\n"graph neural network"'
     assert imported.keywords_key == reader.keywords_key and imported.cadence == "weekly"

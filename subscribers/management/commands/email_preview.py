@@ -47,7 +47,11 @@ class Command(BaseCommand):
             metavar="SLUG_OR_NAME",
             help="a category the reader chose; repeatable (default: every section)",
         )
-        parser.add_argument("--language", choices=["ko", "en"], help="default: the reader's")
+        parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            help="default: the reader's",
+        )
         parser.add_argument(
             "--output-dir", type=Path, default=OUTPUT_DIR, help="default: var/preview"
         )
