@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal
+from typing import Literal, TypeVar
 
 from django.conf import settings
 
@@ -39,6 +39,8 @@ from .llm import (
 )
 from .models import Category, LLMCall, Paper
 from .reportcheck import report_faults
+
+_Item = TypeVar("_Item")  # what one report is written from: a section, a week's section
 
 PROMPT_VERSION = "summarize-v2"
 ABSTRACT_CHARS = 2000
@@ -171,28 +173,14 @@ def sections_summarize(
 ) -> list[SectionSummary]:
     """One summary per section, in order. Never raises for LLM trouble: it falls back."""
     todo = [s for s in sections if s.papers]
-    first = llm_run_many(
-        requests=[
-            summary_request(section=s, language=language, digest_date=digest_date) for s in todo
-        ]
+    first, problems, retry_of = reports_checked(
+        items=todo,
+        request_of=lambda s, found: summary_request(
+            section=s, language=language, digest_date=digest_date, problems=found
+        ),
+        section_of=lambda s: s,
+        language=language,
     )
-    problems = [
-        report_problems(outcome=o, section=s, language=language) if o.ok else []
-        for s, o in zip(todo, first, strict=True)
-    ]
-    again = [i for i, found in enumerate(problems) if found]
-    retried = llm_run_many(
-        requests=[
-            summary_request(
-                section=todo[i],
-                language=language,
-                digest_date=digest_date,
-                problems=[p["message"] for p in problems[i]],
-            )
-            for i in again
-        ]
-    )
-    retry_of = dict(zip(again, retried, strict=True))
     done = {
         id(s): section_result(
             section=s,
@@ -204,6 +192,28 @@ def sections_summarize(
         for i, s in enumerate(todo)
     }
     return [done.get(id(s)) or empty_summary(language=language) for s in sections]
+
+
+def reports_checked(
+    *,
+    items: Sequence[_Item],
+    request_of: Callable[[_Item, list[str]], LLMRequest],
+    section_of: Callable[[_Item], SectionInput],
+    language: str,
+) -> tuple[list[LLMOutcome], list[list[dict[str, str]]], dict[int, LLMOutcome]]:
+    """Each item's report asked for (in parallel), checked, and asked again once, with the
+    problems found, where the checks found any: the first answers, their problems, and the
+    second answers by the item's index."""
+    first = llm_run_many(requests=[request_of(item, []) for item in items])
+    problems = [
+        report_problems(outcome=o, section=section_of(item), language=language) if o.ok else []
+        for item, o in zip(items, first, strict=True)
+    ]
+    again = [i for i, found in enumerate(problems) if found]
+    retried = llm_run_many(
+        requests=[request_of(items[i], [p["message"] for p in problems[i]]) for i in again]
+    )
+    return first, problems, dict(zip(again, retried, strict=True))
 
 
 def section_summarize_fresh(
@@ -532,26 +542,14 @@ def weekly_sections_summarize(
     """One weekly report per section, in order, checked and asked again once like
     `sections_summarize`. Never raises for LLM trouble: it falls back, flagged."""
     todo = [s for s in sections if s.section.papers]
-    first = llm_run_many(
-        requests=[weekly_request(item=s, language=language, digest_date=digest_date) for s in todo]
+    first, problems, retry_of = reports_checked(
+        items=todo,
+        request_of=lambda s, found: weekly_request(
+            item=s, language=language, digest_date=digest_date, problems=found
+        ),
+        section_of=lambda s: s.section,
+        language=language,
     )
-    problems = [
-        report_problems(outcome=o, section=s.section, language=language) if o.ok else []
-        for s, o in zip(todo, first, strict=True)
-    ]
-    again = [i for i, found in enumerate(problems) if found]
-    retried = llm_run_many(
-        requests=[
-            weekly_request(
-                item=todo[i],
-                language=language,
-                digest_date=digest_date,
-                problems=[p["message"] for p in problems[i]],
-            )
-            for i in again
-        ]
-    )
-    retry_of = dict(zip(again, retried, strict=True))
     done = {
         id(s): weekly_result(
             item=s, language=language, first=first[i], problems=problems[i], retry=retry_of.get(i)
