@@ -279,14 +279,10 @@ class SummarySource(models.TextChoices):
     EDITOR = "editor", _("editor")
 
 
-class DigestSection(models.Model):
-    digest = models.ForeignKey(
-        Digest, verbose_name=_("digest"), on_delete=models.CASCADE, related_name="sections"
-    )
-    category = models.ForeignKey(
-        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="sections"
-    )
-    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
+class Report(models.Model):
+    """A report's text, where it came from (llm / fallback / editor) and the checks' flags: of a
+    section (its first language) and of its other languages (SectionReport)."""
+
     summary = models.TextField(verbose_name=_("summary"), blank=True, help_text=_("Markdown"))
     summary_source = models.CharField(
         verbose_name=_("summary source"),
@@ -296,6 +292,19 @@ class DigestSection(models.Model):
     )
     # Each flag is {"code": ..., "message": ...}; any flag means an editor should look.
     flags = models.JSONField(verbose_name=_("flags"), default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DigestSection(Report):
+    digest = models.ForeignKey(
+        Digest, verbose_name=_("digest"), on_delete=models.CASCADE, related_name="sections"
+    )
+    category = models.ForeignKey(
+        Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="sections"
+    )
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"), default=0)
     paper_count = models.PositiveIntegerField(
         verbose_name=_("paper count"), default=0, help_text=_("Papers of the day in it")
     )
@@ -318,7 +327,7 @@ class DigestSection(models.Model):
         return bool(self.flags)
 
 
-class SectionReport(models.Model):
+class SectionReport(Report):
     """A section's report in another language the newsletter offers (DIGEST_LANGUAGES after the
     first; the first language's report is DigestSection.summary): written, checked, flagged and
     edited on its own."""
@@ -327,14 +336,6 @@ class SectionReport(models.Model):
         DigestSection, verbose_name=_("section"), on_delete=models.CASCADE, related_name="reports"
     )
     language = models.CharField(verbose_name=_("language"), max_length=8)
-    summary = models.TextField(verbose_name=_("summary"), blank=True, help_text=_("Markdown"))
-    summary_source = models.CharField(
-        verbose_name=_("summary source"),
-        max_length=10,
-        choices=SummarySource.choices,
-        default=SummarySource.FALLBACK,
-    )
-    flags = models.JSONField(verbose_name=_("flags"), default=list, blank=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:

@@ -318,10 +318,15 @@ def summary_request(
 
 
 def summary_system_prompt(*, language: str, count: int) -> str:
+    return system_prompt_fill(SYSTEM_PROMPT, language=language, count=count)
+
+
+def system_prompt_fill(template: str, *, language: str, count: int) -> str:
+    """A report's system prompt (daily or weekly) in the words of `language`."""
     wording = wording_for(language)
     h_report, h_themes, h_trends, h_conclusion = wording.headings
     language_name = wording.language_name if language in WORDINGS else language
-    return SYSTEM_PROMPT.format(
+    return template.format(
         language_name=language_name,
         h_report=h_report,
         h_themes=h_themes,
@@ -634,17 +639,7 @@ def weekly_request(
 
 
 def weekly_system_prompt(*, language: str, count: int) -> str:
-    wording = wording_for(language)
-    h_report, h_themes, h_trends, h_conclusion = wording.headings
-    return WEEKLY_SYSTEM_PROMPT.format(
-        language_name=wording.language_name if language in WORDINGS else language,
-        h_report=h_report,
-        h_themes=h_themes,
-        h_trends=h_trends,
-        h_conclusion=h_conclusion,
-        script_rule=_SCRIPT_RULES.get(language, ""),
-        count=count,
-    )
+    return system_prompt_fill(WEEKLY_SYSTEM_PROMPT, language=language, count=count)
 
 
 def weekly_user_message(
