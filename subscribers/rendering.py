@@ -175,6 +175,14 @@ def date_label(*, day: date, language: str) -> str:
         )
 
 
+def issue_date_label(*, content: DigestContent, words: dict, language: str) -> str:
+    """The issue's day, or a weekly issue's week (Monday to Sunday)."""
+    if not content.weekly:
+        return date_label(day=content.date, language=language)
+    start = date_label(day=content.week_start, language=language)
+    return words["weekly"].format(start=start, end=date_label(day=content.date, language=language))
+
+
 def email_language(language: str) -> str:
     """The email's lang attribute: the language when the site has a catalogue for it."""
     return language if language in {code for code, _name in settings.LANGUAGES} else "en"
@@ -545,7 +553,7 @@ def _context(
         "content_lang": content.language,
         "brand": BRAND,
         "title": content.title,
-        "date_label": date_label(day=content.date, language=language),
+        "date_label": issue_date_label(content=content, words=words, language=language),
         "introduction": content.introduction,
         "preview": preview_text(content.introduction or content.title),
         "sections": sections_view(

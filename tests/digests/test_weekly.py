@@ -475,6 +475,8 @@ def test_a_weekly_issue_goes_to_weekly_readers_and_a_daily_one_to_daily_readers(
     assert "2026-08-14" in daily_mail.subject and "주간" not in daily_mail.subject
     assert "주간 2026-08-10 ~ 2026-08-16" in weekly_mail.subject
     assert "이번 주 이 분야의 중요 논문" in weekly_mail.body
+    # The date line names the week, Monday to Sunday.
+    assert "주간 2026년 8월 10일 (월) ~ 2026년 8월 16일 (일)" in weekly_mail.body
     assert list(Delivery.objects.filter(digest=weekly_issue()).values_list("email", flat=True)) == [
         "weekly@example.com"
     ]
