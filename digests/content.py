@@ -186,6 +186,11 @@ def _section_item(section: DigestSection, languages: list[str]) -> SectionItem:
     )
 
 
+def section_content(section: DigestSection) -> SectionItem:
+    """One section in the issue's own language (its category and papers loaded by the caller)."""
+    return _section_item(section, [])
+
+
 def _bars(sections: list[DigestSection]) -> tuple[CategoryBar, ...]:
     counts = {s.category_id: s.paper_count for s in sections}
     categories = {c.pk: c for c in Category.objects.filter(active=True)}

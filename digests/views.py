@@ -4,11 +4,16 @@ from datetime import date
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import translation
 
 from .archive import PUBLIC_STATUSES, archive_language, archive_page, public_issue
 from .content import digest_content_load
-from .models import Digest
+from .feeds import ArchiveFeed, KeywordFeed
+from .models import Category, Digest
+
+_archive_feed = ArchiveFeed()
+_keyword_feed = KeywordFeed()
 
 
 def digest_chart(request: HttpRequest, day: str) -> HttpResponse:
@@ -34,6 +39,21 @@ def _day_or_404(day: str) -> date:
         raise Http404("not a date") from None
 
 
+def archive_atom(request: HttpRequest) -> HttpResponse:
+    """/archive/atom.xml: every public issue; with ?q= the papers that keywords match."""
+    if "q" in request.GET:
+        return _keyword_feed(request)
+    return _archive_feed(request)
+
+
+def _feed_categories() -> list[dict[str, str]]:
+    """Every active category with its feed's address, for the archive pages' links."""
+    return [
+        {"name": c.name, "url": reverse("digests:archive-category-atom", kwargs={"slug": c.slug})}
+        for c in Category.objects.filter(active=True).order_by("position", "name")
+    ]
+
+
 def archive_list(request: HttpRequest) -> HttpResponse:
     """Every public issue, newest first, paginated (?page=N); ?lang= chooses the language."""
     language = archive_language(request.GET.get("lang", ""))
@@ -51,7 +71,7 @@ def archive_list(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "archive/list.html",
-            {"page": page, "issues": issues},
+            {"page": page, "issues": issues, "feed_categories": _feed_categories()},
         )
 
 
@@ -62,4 +82,8 @@ def archive_issue(request: HttpRequest, day: str) -> HttpResponse:
         raise Http404("no such issue")
     content = digest_content_load(digest=digest)
     with translation.override(archive_language(request.GET.get("lang", ""))):
-        return render(request, "archive/issue.html", {"content": content})
+        return render(
+            request,
+            "archive/issue.html",
+            {"content": content, "feed_categories": _feed_categories()},
+        )
