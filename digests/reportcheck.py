@@ -74,9 +74,9 @@ class PaperText(Protocol):
 _MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[*\-+>]\s+|\d+[.)]\s+)*|\*\*|__|`")
 _BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[*\-+>]\s|\d+[.)]\s)")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。])\s+")
-_CITATION = re.compile(r"\[(\d+(?:\s*[,–\-]\s*\d+)*)\]")
+CITATION = re.compile(r"\[(\d+(?:\s*[,–\-]\s*\d+)*)\]")
 # Compared forms: a citation is kept whole ("[3]"), other digits and punctuation go.
-_COMPARED = re.compile(rf"({_CITATION.pattern})|[^\w\s]|_")
+_COMPARED = re.compile(rf"({CITATION.pattern})|[^\w\s]|_")
 _COMPARED_CITATION = re.compile(r"(\[[^\]]*\])")
 _DIGITS = re.compile(r"\d+")
 
@@ -119,7 +119,7 @@ def _keep_citation(match: re.Match[str]) -> str:
 
 def cited_in(text: str) -> frozenset[int]:
     numbers: set[int] = set()
-    for group in _CITATION.findall(text):
+    for group in CITATION.findall(text):
         for part in re.split(r"\s*,\s*", group):
             bounds = [int(x) for x in re.split(r"\s*[–\-]\s*", part) if x]
             if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 50:
@@ -291,7 +291,7 @@ def citation(cited: frozenset[int]) -> str:
 _MAX_UNCITED_LISTED = 5
 
 
-def uncited_problem(*, cited: set[int], titles: Sequence[str]) -> str | None:
+def uncited_problem(*, cited: frozenset[int], titles: Sequence[str]) -> str | None:
     missing = [n for n in range(1, len(titles) + 1) if n not in cited]
     if not missing:
         return None
@@ -480,7 +480,7 @@ def report_faults(
     *,
     text: str,
     papers: Sequence[PaperText],
-    cited: set[int],
+    cited: frozenset[int],
     language: str,
     headings: Sequence[str],
     contract: bool = True,

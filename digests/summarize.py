@@ -38,7 +38,7 @@ from .llm import (
     prompt_tokens_estimate,
 )
 from .models import Category, LLMCall, Paper
-from .reportcheck import report_faults
+from .reportcheck import CITATION, cited_in, report_faults
 
 _Item = TypeVar("_Item")  # what one report is written from: a section, a week's section
 
@@ -46,7 +46,6 @@ PROMPT_VERSION = "summarize-v2"
 ABSTRACT_CHARS = 2000
 MIN_ABSTRACT_CHARS = 250  # abstracts are halved down to this to fit a small context
 MIN_REPORT_TOKENS = 256
-_CITATION = re.compile(r"\[(\d+(?:\s*[,–\-]\s*\d+)*)\]")
 _ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
@@ -384,7 +383,7 @@ def summary_problems(
     checks = report_faults(
         text=text,
         papers=section.papers,
-        cited=cited_numbers(text),
+        cited=cited_in(text),
         language=language,
         headings=wording_for(language).headings,
         contract=contract,
@@ -399,7 +398,7 @@ def flag(code: str, message: str) -> dict[str, str]:
 def reference_problems(*, text: str, section: SectionInput) -> list[str]:
     count = len(section.papers)
     problems = []
-    if bad := sorted({n for n in cited_numbers(text) if not 1 <= n <= count}):
+    if bad := sorted({n for n in cited_in(text) if not 1 <= n <= count}):
         listed = ", ".join(f"[{n}]" for n in bad)
         problems.append(f"cites {listed} but only [1]..[{count}] exist")
     known = {p.arxiv_id for p in section.papers}
@@ -408,18 +407,6 @@ def reference_problems(*, text: str, section: SectionInput) -> list[str]:
     if urls := _URL.findall(text):
         problems.append(f"contains links, which are not allowed: {', '.join(urls[:3])}")
     return problems
-
-
-def cited_numbers(text: str) -> set[int]:
-    numbers: set[int] = set()
-    for group in _CITATION.findall(text):
-        for part in re.split(r"\s*,\s*", group):
-            bounds = [int(x) for x in re.split(r"\s*[–\-]\s*", part) if x]
-            if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 50:
-                numbers.update(range(bounds[0], bounds[1] + 1))
-            else:
-                numbers.update(bounds)
-    return numbers
 
 
 def allowed_terms_for(section: SectionInput) -> list[str]:
@@ -665,4 +652,4 @@ def weekly_user_message(
 
 def uncited(text: str) -> str:
     """A daily report without its [n]: they number that day's papers, not the week's."""
-    return _CITATION.sub("", text)
+    return CITATION.sub("", text)

@@ -8,9 +8,9 @@ import pytest
 
 from digests.llm import context_fits
 from digests.models import Category, LLMCall
+from digests.reportcheck import cited_in
 from digests.summarize import (
     SectionInput,
-    cited_numbers,
     key_sentences,
     sections_summarize,
     summary_problems,
@@ -222,7 +222,7 @@ def test_authors_names_and_titles_may_carry_accents() -> None:
 
 
 def test_cited_numbers_understand_lists_and_ranges() -> None:
-    assert cited_numbers("a [1], b [2, 4] and c [5-7] or [8–9]") == {1, 2, 4, 5, 6, 7, 8, 9}
+    assert cited_in("a [1], b [2, 4] and c [5-7] or [8–9]") == {1, 2, 4, 5, 6, 7, 8, 9}
 
 
 def test_key_sentences_prefer_what_the_paper_does_and_finds() -> None:
