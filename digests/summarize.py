@@ -310,6 +310,12 @@ def summary_request(
         if context_fits(request) or chars <= MIN_ABSTRACT_CHARS:
             break
         chars = max(MIN_ABSTRACT_CHARS, chars // 2)
+    return answer_room_fit(request)
+
+
+def answer_room_fit(request: LLMRequest) -> LLMRequest:
+    """The request with its answer's ceiling lowered to the room the context window leaves
+    (never below MIN_REPORT_TOKENS)."""
     room = context_tokens() - prompt_tokens_estimate(request)
     if room < request.max_tokens:
         request = replace(request, max_tokens=max(MIN_REPORT_TOKENS, room))
@@ -619,10 +625,7 @@ def weekly_request(
             break
         chars = max(MIN_ABSTRACT_CHARS, chars // 2)
         report_chars = max(MIN_DAILY_REPORT_CHARS, report_chars // 2)
-    room = context_tokens() - prompt_tokens_estimate(request)
-    if room < request.max_tokens:
-        request = replace(request, max_tokens=max(MIN_REPORT_TOKENS, room))
-    return request
+    return answer_room_fit(request)
 
 
 def weekly_system_prompt(*, language: str, count: int) -> str:

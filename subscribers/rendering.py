@@ -43,12 +43,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from email.mime.image import MIMEImage
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -218,23 +218,59 @@ def archive_urls() -> dict[str, str]:
 
 # --- Content -----------------------------------------------------------------------------------
 
-_content_cache: OrderedDict[tuple[int, float], DigestContent] = OrderedDict()
-_content_lock = threading.Lock()
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A process's cache of at most `size` entries, the least recently used dropped first.
+    Thread-safe; a value is loaded outside the lock (two threads may both load it, the cache
+    keeps one)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: K) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def get_or_load(self, key: K, load: Callable[[], V]) -> V:
+        found = self.get(key)
+        if found is not None:
+            return found
+        value = load()
+        self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_content_cache: BoundedCache[tuple[int, float], DigestContent] = BoundedCache(4)
 
 
 def digest_context(*, digest: Digest) -> DigestContent:
     """The issue as plain data: all database reads happen here (cached per process)."""
-    cache_key = (digest.pk, digest.updated_at.timestamp())
-    with _content_lock:
-        if cache_key in _content_cache:
-            _content_cache.move_to_end(cache_key)
-            return _content_cache[cache_key]
-    content = digest_content_load(digest=digest)
-    with _content_lock:
-        _content_cache[cache_key] = content
-        while len(_content_cache) > 4:
-            _content_cache.popitem(last=False)
-    return content
+    return _content_cache.get_or_load(
+        (digest.pk, digest.updated_at.timestamp()), lambda: digest_content_load(digest=digest)
+    )
 
 
 # --- The chart per variant ---------------------------------------------------------------------
@@ -294,7 +330,7 @@ class KeywordPool:
     number_of: dict[str, int]  # arxiv id -> its place in `papers`
 
 
-_pool_cache: OrderedDict[tuple[int, float], KeywordPool] = OrderedDict()
+_pool_cache: BoundedCache[tuple[int, float], KeywordPool] = BoundedCache(2)
 
 
 def keyword_pool_load(*, content: DigestContent) -> KeywordPool:
@@ -322,29 +358,16 @@ def keyword_pool_load(*, content: DigestContent) -> KeywordPool:
 
 def keyword_pool(*, content: DigestContent) -> KeywordPool:
     """The pool, loaded once per issue and process."""
-    cache_key = (content.digest_id, content.updated_at.timestamp())
-    with _content_lock:
-        if cache_key in _pool_cache:
-            return _pool_cache[cache_key]
-    pool = keyword_pool_load(content=content)
-    with _content_lock:
-        _pool_cache[cache_key] = pool
-        while len(_pool_cache) > 2:
-            _pool_cache.popitem(last=False)
-    return pool
+    return _pool_cache.get_or_load(
+        (content.digest_id, content.updated_at.timestamp()),
+        lambda: keyword_pool_load(content=content),
+    )
 
 
 RULES_FIELDS = ("keywords_key", "keywords_include", "keywords_exclude", "keywords_all_categories")
 RULES_CACHE_SIZE = 2_000
 # A key names its rules (a digest of them), so what was read once stays true.
-_rules_cache: OrderedDict[str, KeywordRules] = OrderedDict()
-
-
-def _rules_remember(key: str, rules: KeywordRules) -> None:
-    with _content_lock:
-        _rules_cache[key] = rules
-        while len(_rules_cache) > RULES_CACHE_SIZE:
-            _rules_cache.popitem(last=False)
+_rules_cache: BoundedCache[str, KeywordRules] = BoundedCache(RULES_CACHE_SIZE)
 
 
 def keyword_rules_remember(
@@ -357,15 +380,14 @@ def keyword_rules_remember(
             found[key] = rules_of_fields(
                 include=include, exclude=exclude, all_categories=everywhere
             )
-            _rules_remember(key, found[key])
+            _rules_cache.put(key, found[key])
     return found
 
 
 def keyword_rules_load(*, keys: Iterable[str]) -> None:
     """The rules of the keys not known yet, from a reader of each: one query for them all
     (a chunk calls this for its variants before rendering them)."""
-    with _content_lock:
-        wanted = {key for key in keys if key and key not in _rules_cache}
+    wanted = {key for key in keys if key and key not in _rules_cache}
     if wanted:
         readers = Subscriber.objects.filter(keywords_key__in=wanted).order_by()
         keyword_rules_remember(readers.values_list(*RULES_FIELDS).distinct())
@@ -378,9 +400,8 @@ def keyword_rules(*, key: str, digest_id: int) -> KeywordRules:
     if not key:
         return NO_RULES
     keyword_rules_load(keys=[key])
-    with _content_lock:
-        if key in _rules_cache:
-            return _rules_cache[key]
+    if (known := _rules_cache.get(key)) is not None:
+        return known
     planned = Delivery.objects.filter(
         digest_id=digest_id, variant__endswith=f"{KEYWORDS_MARK}{key}", subscriber__isnull=False
     )
@@ -601,13 +622,14 @@ def _render(*, content: DigestContent, key: str, language: str, chart_cid: str) 
 
 
 RenderKey = tuple[int, float, str, str, str]
-_render_cache: OrderedDict[RenderKey, RenderedVariant] = OrderedDict()
+_render_cache: BoundedCache[RenderKey, RenderedVariant] = BoundedCache(RENDER_CACHE_SIZE)
 # Keyword variants are many and small (a few readers each, sent from one chunk): a short cache
 # of their own, so thousands of them do not push out the variants of categories alone, nor
 # grow a worker's memory.
-_keyword_render_cache: OrderedDict[RenderKey, RenderedVariant] = OrderedDict()
 KEYWORD_RENDER_CACHE_SIZE = 16
-_render_lock = threading.Lock()
+_keyword_render_cache: BoundedCache[RenderKey, RenderedVariant] = BoundedCache(
+    KEYWORD_RENDER_CACHE_SIZE
+)
 
 
 def variant_render(
@@ -616,29 +638,16 @@ def variant_render(
     """The email of one variant in one language: MJML compiled once, cached per process."""
     key = variant_key(variant_ids(key), variant_keywords(key))  # one spelling per choice
     cache_key = (content.digest_id, content.updated_at.timestamp(), key, language, chart_cid)
-    cache, size = _render_cache, RENDER_CACHE_SIZE
-    if variant_keywords(key):
-        cache, size = _keyword_render_cache, KEYWORD_RENDER_CACHE_SIZE
-    with _render_lock:
-        if cache_key in cache:
-            cache.move_to_end(cache_key)
-            return cache[cache_key]
-    rendered = _render(content=content, key=key, language=language, chart_cid=chart_cid)
-    with _render_lock:
-        cache[cache_key] = rendered
-        while len(cache) > size:
-            cache.popitem(last=False)
-    return rendered
+    kept = _keyword_render_cache if variant_keywords(key) else _render_cache
+    return kept.get_or_load(
+        cache_key,
+        lambda: _render(content=content, key=key, language=language, chart_cid=chart_cid),
+    )
 
 
 def render_caches_clear() -> None:
-    with _render_lock:
-        _render_cache.clear()
-        _keyword_render_cache.clear()
-    with _content_lock:
-        _content_cache.clear()
-        _pool_cache.clear()
-        _rules_cache.clear()
+    for kept in (_render_cache, _keyword_render_cache, _content_cache, _pool_cache, _rules_cache):
+        kept.clear()
 
 
 # --- Personalising -----------------------------------------------------------------------------

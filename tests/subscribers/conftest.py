@@ -7,6 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client, TestCase
 
+from subscribers.rendering import render_caches_clear
+
 
 class CommittingClient(Client):
     """A test client whose requests commit: on-commit callbacks (the email tasks) run at the end
@@ -19,9 +21,13 @@ class CommittingClient(Client):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    cache.clear()  # rate-limit counters must not leak from one test into the next
+    """Rate-limit counters, and the renderings each process keeps (keyed by an issue's id and
+    time of change, which a new test's issue may share), must not leak from test to test."""
+    cache.clear()
+    render_caches_clear()
     yield
     cache.clear()
+    render_caches_clear()
 
 
 # Named apart from pytest-django's `client`, which other tests in this folder use as it is.

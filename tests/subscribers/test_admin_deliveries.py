@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from digests.models import Category, Digest
 from subscribers.models import Delivery
-from subscribers.rendering import render_caches_clear, variant_key
+from subscribers.rendering import variant_key
 from tests.admin_forms import client_for, staff_in
 from tests.issue_factory import issue_create
 from tests.subscribers.factories import subscriber_create
@@ -28,13 +28,6 @@ pytestmark = pytest.mark.django_db
 
 Status = Delivery.Status
 RESEND_NOTE = "may already have it and will get it twice"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Any:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from django.utils import timezone
 from digests.models import Category, Digest
 from subscribers import emails, rendering
 from subscribers.models import Delivery, EmailEvent, Subscriber
-from subscribers.rendering import render_caches_clear
 from subscribers.sending import chunk, ledger, plan, recovery
 from subscribers.services import ReaderChoice, keywords_apply
 from subscribers.tasks import send_chunk, send_due_digests, send_start
@@ -29,13 +28,6 @@ from tests.subscribers.factories import subscriber_create
 pytestmark = pytest.mark.django_db
 
 DOMAIN = "mg.example.com"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 @pytest.fixture

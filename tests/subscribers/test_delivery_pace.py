@@ -30,7 +30,6 @@ pytestmark = pytest.mark.django_db
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 # The delivery tests' fixtures: the fake Mailgun API wired to anymail, and the send as beat runs it.
-_fresh_render_caches = test_delivery._fresh_render_caches
 fake_esp = test_delivery.fake_esp
 mailgun = test_delivery.mailgun
 send = test_delivery.send

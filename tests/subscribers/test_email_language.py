@@ -3,7 +3,6 @@ language: nothing of the English catalogue is left in the Korean email's fixed p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -13,7 +12,6 @@ from subscribers.rendering import (
     chart_cid_make,
     date_label,
     digest_context,
-    render_caches_clear,
     variant_key,
     variant_render,
     words_for,
@@ -21,13 +19,6 @@ from subscribers.rendering import (
 from tests.issue_factory import issue_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 def render(ids: list[int], language: str, digest: Digest | None = None):  # type: ignore[no-untyped-def]

@@ -3,24 +3,16 @@ catalogue (locale/ja), and every page links to it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
 from django.test import Client
 
 from digests.models import Category
-from subscribers.rendering import date_label, render_caches_clear
+from subscribers.rendering import date_label
 from tests.subscribers.test_email_language import english_words, render
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 def test_the_signup_page_speaks_japanese_when_asked() -> None:

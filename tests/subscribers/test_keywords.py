@@ -235,13 +235,6 @@ def issue() -> Digest:
     return digest
 
 
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    rendering.render_caches_clear()
-    yield
-    rendering.render_caches_clear()
-
-
 def email_of(digest: Digest, reader: Subscriber) -> rendering.RenderedVariant:
     key = rendering.variant_key(reader.categories.values_list("pk", flat=True), reader.keywords_key)
     content = rendering.digest_context(digest=digest)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -19,7 +18,6 @@ from subscribers.rendering import (
     personalise_html,
     personalise_text,
     placeholder,
-    render_caches_clear,
     variant_key,
     variant_render,
     web_version_url,
@@ -29,13 +27,6 @@ from tests.issue_factory import issue_create
 pytestmark = pytest.mark.django_db
 
 GMAIL_CLIP_BYTES = 102 * 1024
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 def categories() -> list[Category]:

@@ -12,20 +12,12 @@ from django.utils import timezone
 
 from digests.models import Digest
 from subscribers.models import Delivery
-from subscribers.rendering import render_caches_clear
 from subscribers.sending import ledger, recovery
 from subscribers.tasks import send_due_digests, send_start, unknown_resend
 from tests.fakes.esp_server import FakeESP
 from tests.subscribers.test_delivery import DOMAIN, approved_issue, categories, readers, statuses
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches() -> Iterator[None]:
-    render_caches_clear()
-    yield
-    render_caches_clear()
 
 
 @pytest.fixture
