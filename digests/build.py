@@ -36,7 +36,7 @@ from django.utils.translation import gettext, pgettext
 from .chart import ChartBar, chart_render
 from .classify import papers_classify
 from .integrity import DayIntegrity, day_integrity, integrity_lines
-from .llm import llm_usage_for
+from .llm import Usage, llm_usage_for
 from .models import (
     AnnounceType,
     Category,
@@ -340,6 +340,38 @@ def section_reports_replace(
     )
 
 
+def build_record(
+    *,
+    digest: Digest,
+    summarised: Sequence[tuple[SectionInput, SectionSummary]],
+    groups: dict[int, list[Paper]],
+    categories: Sequence[Category],
+    extra: Mapping[tuple[int, str], SectionSummary] | None,
+    papers: Sequence[Paper],
+    chart: bytes,
+    usage: Usage,
+    weekly: bool = False,
+) -> None:
+    """A (re)build's sections, other-language reports, counts, chart and figures on the locked
+    issue (a daily or a weekly one), editors' sections and reports kept; the caller saves."""
+    kept = editor_sections(digest)
+    # Read before the sections they belong to are replaced (which deletes them).
+    edited = edited_reports_take(digest=digest, kept=kept)
+    sections_replace(digest=digest, summarised=summarised, groups=groups, kept=kept, weekly=weekly)
+    section_reports_replace(digest=digest, extra=extra or {}, kept=kept, edited=edited)
+    section_counts_update(digest=digest, groups=groups, categories=categories)
+    digest.paper_count = len(papers)
+    digest.chart_png = chart
+    digest.llm_calls = usage.calls
+    digest.prompt_tokens = usage.prompt_tokens
+    digest.completion_tokens = usage.completion_tokens
+    digest.estimated_cost = usage.cost
+    digest.built_at = timezone.now()
+    digest.build_count += 1
+    digest.version += 1  # a form opened before the rebuild must not overwrite it
+    digest.last_changed_by = "build"
+
+
 def digest_get_or_create(*, day: date) -> tuple[Digest, bool]:
     """One Digest per date, even when two builds race to create it."""
     try:
@@ -369,23 +401,17 @@ def digest_save(
         if digest.status != Digest.Status.DRAFT:
             raise BuildRefused(f"The issue of {day} became {digest.status} during the build.")
         Paper.objects.filter(pk__in=[p.pk for p in papers]).update(digest=digest)
-        kept = editor_sections(digest)
-        # Read before the sections they belong to are replaced (which deletes them).
-        edited = edited_reports_take(digest=digest, kept=kept)
-        sections_replace(digest=digest, summarised=summarised, groups=groups, kept=kept)
-        section_reports_replace(digest=digest, extra=extra or {}, kept=kept, edited=edited)
-        section_counts_update(digest=digest, groups=groups, categories=categories)
-        digest.paper_count = len(papers)
-        digest.chart_png = chart
+        build_record(
+            digest=digest,
+            summarised=summarised,
+            groups=groups,
+            categories=categories,
+            extra=extra,
+            papers=papers,
+            chart=chart,
+            usage=usage,
+        )
         digest.integrity = integrity
-        digest.llm_calls = usage.calls
-        digest.prompt_tokens = usage.prompt_tokens
-        digest.completion_tokens = usage.completion_tokens
-        digest.estimated_cost = usage.cost
-        digest.built_at = timezone.now()
-        digest.build_count += 1
-        digest.version += 1  # a form opened before the rebuild must not overwrite it
-        digest.last_changed_by = "build"
         if not digest.introduction or created:
             shown = sum(1 for c in categories if groups[c.pk])
             digest.introduction = words["introduction"].format(

@@ -32,16 +32,13 @@ from .build import (
     BuildReport,
     ExtraReports,
     Log,
+    build_record,
     build_report,
-    edited_reports_take,
     editor_reports,
     editor_sections,
     extra_reports_write,
     group_by_category,
     report_lines,
-    section_counts_update,
-    section_reports_replace,
-    sections_replace,
 )
 from .chart import ChartBar, chart_render
 from .llm import llm_usage_for
@@ -335,27 +332,17 @@ def weekly_save(
         # Serialises concurrent builds of the same week (a row lock on PostgreSQL).
         digest = Digest.objects.select_for_update().get(pk=digest.pk)
         refusal_check(week=week, digest=digest)
-        kept = editor_sections(digest)
-        edited = edited_reports_take(digest=digest, kept=kept)
-        sections_replace(
+        build_record(
             digest=digest,
             summarised=[(item.section, summary) for item, summary in summarised],
             groups=groups,
-            kept=kept,
+            categories=categories,
+            extra=extra,
+            papers=papers,
+            chart=chart,
+            usage=usage,
             weekly=True,
         )
-        section_reports_replace(digest=digest, extra=extra or {}, kept=kept, edited=edited)
-        section_counts_update(digest=digest, groups=groups, categories=categories)
-        digest.paper_count = len(papers)
-        digest.chart_png = chart
-        digest.llm_calls = usage.calls
-        digest.prompt_tokens = usage.prompt_tokens
-        digest.completion_tokens = usage.completion_tokens
-        digest.estimated_cost = usage.cost
-        digest.built_at = timezone.now()
-        digest.build_count += 1
-        digest.version += 1  # a form opened before the rebuild must not overwrite it
-        digest.last_changed_by = "build"
         if not digest.introduction or created:
             digest.introduction = weekly_introduction(
                 issues=issues, papers=papers, sections=sum(1 for c in categories if groups[c.pk])
