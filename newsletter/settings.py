@@ -251,6 +251,24 @@ DELIVERY_PAUSE_AFTER_ERRORS = env_int("DELIVERY_PAUSE_AFTER_ERRORS", 25)
 DELIVERY_PLAN_FIRST = env_int("DELIVERY_PLAN_FIRST", 20000)
 DELIVERY_PLAN_RANGE = env_int("DELIVERY_PLAN_RANGE", 150000)
 
+# --- Team chats (subscribers/channels/) ------------------------------------------------------
+# Telegram: the bot's token (from @BotFather; empty = no Telegram), the secret Telegram sends in
+# the X-Telegram-Bot-Api-Secret-Token header of each update (set with `manage.py
+# telegram_webhook`), and the Bot API's address (tests point it at a fake).
+TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN")
+TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET")
+TELEGRAM_API_URL = env("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+# Seconds one post to a chat service may take.
+CHANNEL_TIMEOUT = env_float("CHANNEL_TIMEOUT", 10.0)
+# Channels per send task (each its own message or messages).
+CHANNEL_BATCH_SIZE = env_int("CHANNEL_BATCH_SIZE", 50)
+# A Retry-After up to this many seconds is waited out in the task; a longer one retries the
+# task after it.
+CHANNEL_RETRY_AFTER_WAIT = env_float("CHANNEL_RETRY_AFTER_WAIT", 5.0)
+# Messages per second to the Telegram Bot API from one worker (Telegram allows about 30 across
+# chats, and 1 per second in one chat, which the parts of one issue respect).
+TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 25.0)
+
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 # No broker configured: run tasks inline, so the embedded default needs nothing running.

@@ -237,3 +237,156 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject}"
+
+
+class Channel(models.Model):
+    """A team chat that receives each approved issue: a Slack incoming webhook, a Discord webhook
+    or a Telegram chat (through the bot). Staff add channels in the admin (active at once); a
+    reader adds a Slack or Discord webhook from their preferences page (pending until they confirm
+    the test message); people add the Telegram bot to a chat and send /subscribe."""
+
+    class Kind(models.TextChoices):
+        SLACK = "slack", "Slack"
+        DISCORD = "discord", "Discord"
+        TELEGRAM = "telegram", "Telegram"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for confirmation")
+        ACTIVE = "active", _("active")
+        STOPPED = "stopped", _("stopped")
+        # The service says the destination is gone (Slack 404/410, Discord 404, Telegram 403):
+        # suppressed like a hard bounce.
+        REVOKED = "revoked", _("revoked")
+
+    kind = models.CharField(verbose_name=_("kind"), max_length=10, choices=Kind.choices)
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    # Slack and Discord: the webhook URL (a secret: shown shortened outside its own form).
+    url = models.URLField(verbose_name=_("webhook URL"), max_length=500, blank=True)
+    # Telegram: the chat's id.
+    chat_id = models.CharField(verbose_name=_("chat id"), max_length=64, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"),
+        max_length=10,
+        choices=Status.choices,
+        default=Status.ACTIVE,
+        db_index=True,
+    )
+    categories = models.ManyToManyField(
+        Category, verbose_name=_("categories"), blank=True, related_name="channels"
+    )
+    language = models.CharField(verbose_name=_("language"), max_length=8, default="ko")
+    cadence = models.CharField(
+        verbose_name=_("cadence"),
+        max_length=10,
+        choices=Subscriber.Cadence.choices,
+        default=Subscriber.Cadence.DAILY,
+    )
+    keywords_include = models.TextField(verbose_name=_("keywords include"), blank=True)
+    keywords_exclude = models.TextField(verbose_name=_("keywords exclude"), blank=True)
+    keywords_all_categories = models.BooleanField(
+        verbose_name=_("keywords all categories"), default=False
+    )
+    keywords_key = models.CharField(verbose_name=_("keywords key"), max_length=16, blank=True)
+    # The reader who added it from their preferences page (None: staff, or the Telegram bot).
+    subscriber = models.ForeignKey(
+        Subscriber,
+        verbose_name=_("subscriber"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="channels",
+    )
+    # The code in the test message that a reader types back to confirm they saw it.
+    confirm_code = models.CharField(verbose_name=_("confirm code"), max_length=16, blank=True)
+    confirm_sent_at = models.DateTimeField(
+        verbose_name=_("confirmation sent at"), null=True, blank=True
+    )
+    confirmed_at = models.DateTimeField(verbose_name=_("confirmed at"), null=True, blank=True)
+    suppressed_at = models.DateTimeField(verbose_name=_("suppressed at"), null=True, blank=True)
+    suppressed_reason = models.TextField(verbose_name=_("suppressed reason"), blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "url"], condition=~models.Q(url=""), name="channel_url_once"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "chat_id"],
+                condition=~models.Q(chat_id=""),
+                name="channel_chat_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_kind_display()} {self.destination}"
+
+    @property
+    def destination(self) -> str:
+        """Where it posts, without the webhook's secret part (for lists and logs)."""
+        if self.kind == self.Kind.TELEGRAM:
+            return self.chat_id
+        return webhook_shown(self.url)
+
+
+def webhook_shown(url: str) -> str:
+    """A webhook URL without its secret: scheme, host and the first path segment."""
+    scheme, _sep, rest = url.partition("://")
+    host, _slash, path = rest.partition("/")
+    first = path.split("/", 1)[0]
+    return f"{scheme}://{host}/{first}/…" if first else f"{scheme}://{host}"
+
+
+class ChannelDelivery(models.Model):
+    """One digest to one channel, in the same ledger as the emails: claimed, sent and recorded
+    exactly once. A message in several parts (Telegram's 4,096 characters) counts the parts
+    posted, so a retry goes on from the next part and never posts one twice."""
+
+    digest = models.ForeignKey(
+        Digest,
+        verbose_name=_("digest"),
+        on_delete=models.CASCADE,
+        related_name="channel_deliveries",
+    )
+    channel = models.ForeignKey(
+        Channel,
+        verbose_name=_("channel"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=10, choices=Channel.Kind.choices)
+    destination = models.CharField(verbose_name=_("destination"), max_length=200)
+    # What the channel chose, as a reader's variant (categories, keyword rules) and language.
+    variant = models.CharField(verbose_name=_("variant"), max_length=200)
+    language = models.CharField(verbose_name=_("language"), max_length=8)
+    status = models.CharField(
+        verbose_name=_("status"),
+        max_length=20,
+        choices=Delivery.Status.choices,
+        default=Delivery.Status.QUEUED,
+    )
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
+    claim = models.CharField(verbose_name=_("claim"), max_length=40, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
+    parts_sent = models.PositiveSmallIntegerField(verbose_name=_("parts sent"), default=0)
+    parts_total = models.PositiveSmallIntegerField(verbose_name=_("parts"), default=0)
+    message_id = models.CharField(verbose_name=_("message id"), max_length=200, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel delivery")
+        verbose_name_plural = _("channel deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["digest", "channel"], name="one_delivery_per_channel")
+        ]
+        indexes = [models.Index(fields=["digest", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.digest_id} -> {self.kind} {self.destination}: {self.get_status_display()}"
