@@ -265,9 +265,10 @@ CHANNEL_BATCH_SIZE = env_int("CHANNEL_BATCH_SIZE", 50)
 # A Retry-After up to this many seconds is waited out in the task; a longer one retries the
 # task after it.
 CHANNEL_RETRY_AFTER_WAIT = env_float("CHANNEL_RETRY_AFTER_WAIT", 5.0)
-# Messages per second to the Telegram Bot API from one worker (Telegram allows about 30 across
-# chats, and 1 per second in one chat, which the parts of one issue respect).
-TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 25.0)
+# Messages per second to the Telegram Bot API, all workers together (shared in Redis like the
+# email rate). Telegram allows a bot about 30 across chats, and 1 per second in one chat, which
+# the parts of one issue respect.
+TELEGRAM_RATE_PER_SECOND = env_int("TELEGRAM_RATE_PER_SECOND", 25)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")

@@ -334,11 +334,12 @@ class Channel(models.Model):
 
 
 def webhook_shown(url: str) -> str:
-    """A webhook URL without its secret: scheme, host and the first path segment."""
+    """A webhook URL without its secret, the last segment of its path (Slack's
+    /services/T…/B…/<secret>, Discord's /api/webhooks/<id>/<token>); the query goes too."""
     scheme, _sep, rest = url.partition("://")
-    host, _slash, path = rest.partition("/")
-    first = path.split("/", 1)[0]
-    return f"{scheme}://{host}/{first}/…" if first else f"{scheme}://{host}"
+    host, _slash, path = rest.split("?", 1)[0].partition("/")
+    kept = path.strip("/").split("/")[:-1]
+    return f"{scheme}://{host}/{'/'.join(kept)}/…" if kept else f"{scheme}://{host}/…"
 
 
 class ChannelDelivery(models.Model):

@@ -8,6 +8,8 @@ The send (subscribers.sending):
 - `digest_send_start` -> the first range of readers planned -> `send_chunk` per chunk, and
   `send_plan_range` for the next range, which enqueues its chunks and the range after it.
 - `send_chunk`: one chunk; retried with backoff on a transient failure, under its claim.
+- `send_channels`: a chunk of team-chat channels (made at the start with the first range);
+  retried after the service's Retry-After, under its claim.
 - `digest_send_resume`: a stalled or paused send, planned again.
 
 The editors' notices (subscribers.notices): `notices_send` (beat, every five minutes, and right
@@ -33,7 +35,7 @@ from django.db import OperationalError, transaction
 from .emails import already_subscribed_email_send, confirmation_email_send
 from .models import EmailEvent, Subscriber
 from .notices import notices_scan
-from .sending import ledger, plan, recovery
+from .sending import channels, ledger, plan, recovery
 from .sending.chunk import DeliveryRetry, deliveries_send
 from .services import SignupEmail, pending_purge
 from .suppression import email_event_apply
@@ -120,13 +122,17 @@ def email_event_apply_enqueue(email_event_id: int) -> None:
 # --- The send -----------------------------------------------------------------------------------
 
 
-def _chunks_enqueue(digest_id: int, chunks: list[list[int]]) -> None:
+def _chunks_enqueue(
+    digest_id: int, chunks: list[list[int]], channel_chunks: list[list[int]] | None = None
+) -> None:
     for ids in chunks:
         send_chunk.delay_on_commit(digest_id, ids)
+    for ids in channel_chunks or []:
+        send_channels.delay_on_commit(digest_id, ids)
 
 
 def _plan_enqueue(digest_id: int, result: plan.Plan) -> None:
-    _chunks_enqueue(digest_id, result.chunks)
+    _chunks_enqueue(digest_id, result.chunks, result.channel_chunks)
     if result.next_reader is not None:
         send_plan_range.delay_on_commit(digest_id, result.next_reader, result.carry)
 
@@ -143,7 +149,12 @@ def send_start(digest_id: int) -> plan.Plan:
         result = plan.digest_send_start(digest_id=digest_id)
         if result.started:
             _plan_enqueue(digest_id, result)
-    if result.started and not result.chunks and result.next_reader is None:
+    if (
+        result.started
+        and not result.chunks
+        and not result.channel_chunks
+        and result.next_reader is None
+    ):
         _finish(digest_id)
     return result
 
@@ -152,7 +163,7 @@ def send_resume(digest_id: int) -> recovery.Resume:
     """Resumes a stalled or paused send and enqueues what is left."""
     with transaction.atomic():
         result = recovery.digest_send_resume(digest_id=digest_id)
-        _chunks_enqueue(digest_id, result.chunks)
+        _chunks_enqueue(digest_id, result.chunks, result.channel_chunks)
         if result.next_reader is not None:
             send_plan_range.delay_on_commit(digest_id, result.next_reader, {})
         if result.finished:
@@ -163,8 +174,8 @@ def send_resume(digest_id: int) -> recovery.Resume:
 def unknown_resend(digest_id: int) -> int:
     """The editor's "resend to the unknown": requeues those rows and enqueues them."""
     with transaction.atomic():
-        resent, chunks = recovery.deliveries_unknown_resend(digest_id=digest_id)
-        _chunks_enqueue(digest_id, chunks)
+        resent, chunks, channel_chunks = recovery.deliveries_unknown_resend(digest_id=digest_id)
+        _chunks_enqueue(digest_id, chunks, channel_chunks)
     return resent
 
 
@@ -248,6 +259,39 @@ def send_chunk(
         raise self.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
     if report.released:
         notices_send.delay_on_commit()  # rows given back: the send paused
+    return asdict(report)
+
+
+@shared_task(base=DjangoTask, bind=True, max_retries=None)
+def send_channels(
+    self: Task, digest_id: int, ids: list[int], claim: str | None = None
+) -> dict[str, int]:
+    """One chunk of a digest's team-chat channels, under a claim made here (as `send_chunk`).
+    A service's Retry-After is the countdown of the retry."""
+    retry = claim is not None
+    claim = claim or uuid.uuid4().hex
+    try:
+        report = channels.channel_deliveries_send(
+            digest_id=digest_id, ids=ids, claim=claim, retry=retry
+        )
+    except (channels.ChannelRetry, OperationalError) as error:
+        if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
+            channels.channels_give_up(claim=claim, ids=ids, reason=str(error))
+            _finish(digest_id)
+            raise
+        countdown = 2**self.request.retries + random.uniform(0, 1)
+        if isinstance(error, channels.ChannelRetry):
+            countdown = max(countdown, error.countdown)
+        kwargs = {"digest_id": digest_id, "ids": ids, "claim": claim}
+        if self.request.is_eager:
+            time.sleep(min(countdown, EAGER_RETRY_MAX_SLEEP))
+            result: dict[str, int] = send_channels.apply(
+                kwargs=kwargs, retries=self.request.retries + 1
+            ).get(disable_sync_subtasks=False)
+            return result
+        raise self.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
+    if report.released:
+        notices_send.delay_on_commit()
     return asdict(report)
 
 

@@ -33,8 +33,8 @@ from django.views.decorators.http import require_GET, require_POST
 from digests.chart import ChartBar, chart_render
 from digests.editing import admin_log
 from digests.models import Digest
-from subscribers.models import Delivery
-from subscribers.sending.ledger import delivery_counts
+from subscribers.models import ChannelDelivery, Delivery
+from subscribers.sending.ledger import channel_delivery_counts, delivery_counts
 from subscribers.tasks import send_resume, unknown_resend
 
 PANEL_TEMPLATE = "admin/subscribers/digest/_deliveries.html"
@@ -44,6 +44,8 @@ REFRESH_MS = 3000
 UNKNOWN_SHOWN = 50
 # Distinct failure reasons listed; the rest are counted in one line.
 REASONS_SHOWN = 20
+# Channels not simply sent, listed by the panel.
+CHANNELS_SHOWN = 50
 
 Status = Delivery.Status
 # The figures that come from the ESP's tracking events, not from the send itself.
@@ -88,6 +90,58 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class ChannelLine:
+    """A team-chat channel of the issue that was not simply sent (failed, unknown, skipped,
+    waiting): where, what, why. The error is the service's text: escaped by the template."""
+
+    kind: str
+    destination: str
+    status: str
+    parts: str  # "2/3": parts posted of the message's parts
+    error: str
+
+
+@dataclass(frozen=True)
+class ChannelsPanel:
+    total: int
+    figures: list[StatusFigure]  # statuses with a count
+    parts: int  # messages posted
+    unknown: int
+    lines: list[ChannelLine]
+    lines_more: int
+
+
+def channels_panel(*, digest_id: int) -> ChannelsPanel | None:
+    """The issue's channels in the deliveries panel (None when it has none)."""
+    counts = channel_delivery_counts(digest_id=digest_id)
+    if not counts["total"]:
+        return None
+    figures = [
+        StatusFigure(key, str(label), counts[key])
+        for key, label in Status.choices
+        if counts[key] and key not in ESP_REPORTED
+    ]
+    labels = dict(Status.choices)
+    not_sent = ChannelDelivery.objects.filter(digest_id=digest_id).exclude(status=Status.SENT)
+    rows = not_sent.order_by("status", "kind", "pk").values_list(
+        "kind", "destination", "status", "parts_sent", "parts_total", "error"
+    )
+    lines = [
+        ChannelLine(kind, destination, str(labels.get(status, status)), f"{sent}/{total}", error)
+        for kind, destination, status, sent, total, error in rows[:CHANNELS_SHOWN]
+    ]
+    shown_total = counts["total"] - counts["sent"]
+    return ChannelsPanel(
+        total=counts["total"],
+        figures=figures,
+        parts=counts["parts"],
+        unknown=counts["unknown"],
+        lines=lines,
+        lines_more=max(shown_total - len(lines), 0),
+    )
+
+
+@dataclass(frozen=True)
 class DeliveriesPanel:
     digest: Digest
     total: int
@@ -105,6 +159,7 @@ class DeliveriesPanel:
     resume_url: str
     unknown_list_url: str
     refresh_ms: int
+    channels: ChannelsPanel | None = None
 
     @property
     def unknown_more(self) -> int:
@@ -183,7 +238,12 @@ def deliveries_panel(request: HttpRequest, digest: Digest) -> DeliveriesPanel:
     unknown = Delivery.objects.filter(digest=digest, status=Status.UNKNOWN).order_by("email")
     addresses = request.user.has_perm("subscribers.view_subscriber")
     shown = unknown.values_list("email", flat=True)[:UNKNOWN_SHOWN]
-    stamp = hashlib.sha1(repr(sorted(counts.items())).encode(), usedforsecurity=False)
+    channels = channels_panel(digest_id=digest.pk)
+    state = [
+        sorted(counts.items()),
+        channels and (channels.total, channels.parts, channels.figures),
+    ]
+    stamp = hashlib.sha1(repr(state).encode(), usedforsecurity=False)
     args = [digest.pk]
     return DeliveriesPanel(
         digest=digest,
@@ -204,6 +264,7 @@ def deliveries_panel(request: HttpRequest, digest: Digest) -> DeliveriesPanel:
         resume_url=reverse("admin:digests_digest_deliveries_resume", args=args),
         unknown_list_url=delivery_list_url(request, digest, status__exact=Status.UNKNOWN),
         refresh_ms=REFRESH_MS if digest.status == Digest.Status.SENDING else 0,
+        channels=channels,
     )
 
 

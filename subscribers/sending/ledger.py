@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from digests.models import Digest
 
-from ..models import Delivery, Subscriber
+from ..models import ChannelDelivery, Delivery, Subscriber
 from .transports import Outcome, Reader, Recipient
 
 PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
@@ -144,16 +144,22 @@ def deliveries_give_up(*, claim: str, ids: Sequence[int], reason: str) -> int:
 def digest_finish_if_done(*, digest_id: int) -> bool:
     """sending -> sent once every reader has a row and none is queued or sending (one
     conditional UPDATE). A paused send is not finished."""
-    pending = Delivery.objects.filter(digest_id=OuterRef("pk"), status__in=PENDING)
     now = timezone.now()
     done = Digest.objects.filter(
         pk=digest_id, status=Digest.Status.SENDING, send_planned_at__isnull=False
-    ).exclude(Exists(pending))
+    ).exclude(nothing_pending_q())
     # A resend to the unknown closes the issue again: its first sent_at stays.
     closed = done.update(
         status=Digest.Status.SENT, sent_at=Coalesce(F("sent_at"), now), updated_at=now
     )
     return closed == 1
+
+
+def nothing_pending_q() -> Q:
+    """Digests with an email or a channel still queued or sending (to exclude)."""
+    pending = Delivery.objects.filter(digest_id=OuterRef("pk"), status__in=PENDING)
+    channels = ChannelDelivery.objects.filter(digest_id=OuterRef("pk"), status__in=PENDING)
+    return Q(Exists(pending)) | Q(Exists(channels))
 
 
 def deliveries_unknown(*, digest_id: int) -> list[Delivery]:
@@ -173,6 +179,14 @@ def delivery_counts(*, digest_id: int) -> dict[str, int]:
     return rows.aggregate(
         **counted, opened=Count("opened_at"), clicked=Count("clicked_at"), total=Count("pk")
     )
+
+
+def channel_delivery_counts(*, digest_id: int) -> dict[str, int]:
+    """The same count for the digest's team-chat channels (every status, 0 where none, the
+    total and the messages posted)."""
+    counted: dict[str, Any] = {s: Count("pk", filter=Q(status=s)) for s in Delivery.Status.values}
+    rows = ChannelDelivery.objects.filter(digest_id=digest_id)
+    return rows.aggregate(**counted, total=Count("pk"), parts=Coalesce(Sum("parts_sent"), 0))
 
 
 def deliveries_count(status: str | None = None) -> Subquery:

@@ -107,10 +107,13 @@ class LocalLimiter:
 class RedisLimiter:
     """The sliding log in Redis, shared by every worker."""
 
-    def __init__(self, rate: int, url: str, window: float = WINDOW_SECONDS) -> None:
+    def __init__(
+        self, rate: int, url: str, window: float = WINDOW_SECONDS, key: str = LIMITER_KEY
+    ) -> None:
         import redis  # the celery[redis] extra's client
 
         self.rate = rate
+        self.key = key
         self.window_ms = int(window * 1000)
         self.client: Any = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE)
@@ -119,9 +122,7 @@ class RedisLimiter:
         n = min(n, self.rate)
         token = uuid.uuid4().hex
         while True:
-            wait_ms = int(
-                self.script(keys=[LIMITER_KEY], args=[self.window_ms, self.rate, n, token])
-            )
+            wait_ms = int(self.script(keys=[self.key], args=[self.window_ms, self.rate, n, token]))
             if wait_ms <= 0:
                 return
             time.sleep(wait_ms / 1000)
@@ -148,6 +149,20 @@ def limiter_get() -> Limiter | None:
     if url:
         return RedisLimiter(rate, url)
     return _local.setdefault(rate, LocalLimiter(rate))
+
+
+TELEGRAM_LIMITER_KEY = "channels:telegram:rate"
+_local_telegram: dict[int, LocalLimiter] = {}
+
+
+def telegram_limiter() -> Limiter:
+    """Telegram's limit for one bot (about 30 messages a second across its chats), shared by
+    every worker like the email rate: TELEGRAM_RATE_PER_SECOND."""
+    rate = max(1, int(settings.TELEGRAM_RATE_PER_SECOND))
+    url = limiter_redis_url()
+    if url:
+        return RedisLimiter(rate, url, key=TELEGRAM_LIMITER_KEY)
+    return _local_telegram.setdefault(rate, LocalLimiter(rate))
 
 
 # --- errors in a row, and the pause ---------------------------------------------------------------

@@ -29,6 +29,7 @@ from digests.models import Digest
 
 from .. import rendering
 from ..models import Delivery, Subscriber
+from . import channels
 from .transports import MERGE_FIELD_FORMATS, SMTP_BATCH, backend_module
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Plan:
     chunks: list[list[int]] = field(default_factory=list)
     next_reader: int | None = None  # plan again from this reader id; None = every row is made
     carry: dict[str, int] = field(default_factory=dict)  # "variant|language" -> first row id
+    channel_chunks: list[list[int]] = field(default_factory=list)  # ChannelDelivery ids
 
 
 def chunk_size() -> int:
@@ -72,9 +74,17 @@ def digest_send_start(*, digest_id: int) -> Plan:
         )
         if started != 1:
             return Plan(started=False)
+        cadence = digest_cadence(digest_id)
+        # The channels' rows first: the send cannot close before they are made.
+        channel_chunks = channels.channels_plan(digest_id=digest_id, cadence=cadence)
         plan = plan_range(
-            digest_id=digest_id, from_reader=0, size=settings.DELIVERY_PLAN_FIRST, carry={}
+            digest_id=digest_id,
+            from_reader=0,
+            size=settings.DELIVERY_PLAN_FIRST,
+            carry={},
+            cadence=cadence,
         )
+        plan.channel_chunks = channel_chunks
     logger.info(
         "digest %s: sending; %s deliveries in %s chunks planned first",
         digest_id,
@@ -84,11 +94,18 @@ def digest_send_start(*, digest_id: int) -> Plan:
     return plan
 
 
-def plan_range(*, digest_id: int, from_reader: int, size: int, carry: dict[str, int]) -> Plan:
+def plan_range(
+    *,
+    digest_id: int,
+    from_reader: int,
+    size: int,
+    carry: dict[str, int],
+    cadence: str | None = None,
+) -> Plan:
     """The deliveries of active readers of the digest's cadence with id >= from_reader (at most
-    `size` of them), and the
-    chunks that are full by now; the last range plans every row left."""
-    cadence = digest_cadence(digest_id)
+    `size` of them), and the chunks that are full by now; the last range plans every row
+    left."""
+    cadence = cadence or digest_cadence(digest_id)
     readers = Subscriber.objects.filter(
         status=Subscriber.Status.ACTIVE, cadence=cadence, pk__gte=from_reader
     )

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import DateTimeField, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Concat, Greatest
 from django.utils import timezone
 
 from digests.models import Digest
 
-from ..models import Delivery
-from . import ledger, plan
+from ..models import ChannelDelivery, Delivery
+from . import channels, ledger, plan
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Resume:
     resumed: bool  # False: nothing to resume (not sending or paused)
     unknown: int = 0
     chunks: list[list[int]] = field(default_factory=list)
+    channel_chunks: list[list[int]] = field(default_factory=list)
     finished: bool = False
     was_paused: bool = False
     next_reader: int | None = None  # planning was cut short: plan on from this reader
@@ -68,6 +70,13 @@ def digest_send_resume(*, digest_id: int) -> Resume:
         status=Delivery.Status.UNKNOWN,
         error="its ESP call was in flight when the worker stopped: it may have been sent",
     )
+    stale_channels = ChannelDelivery.objects.filter(
+        digest_id=digest_id, status=Delivery.Status.SENDING, claimed_at__lt=stale_before
+    )
+    unknown += stale_channels.update(
+        status=Delivery.Status.UNKNOWN,
+        error="a post was in flight when the worker stopped: its part may have been posted",
+    )
     if unknown:
         logger.warning("digest %s: %s deliveries in an unknown state", digest_id, unknown)
     next_reader = None
@@ -76,11 +85,13 @@ def digest_send_resume(*, digest_id: int) -> Resume:
         last = Delivery.objects.filter(digest_id=digest_id).aggregate(m=Max("subscriber_id"))["m"]
         next_reader = int(last or 0) + 1 if last is not None else 0
     chunks = plan.chunks_plan(digest_id=digest_id)
+    channel_chunks = channels.channel_chunks(digest_id=digest_id)
     finished = ledger.digest_finish_if_done(digest_id=digest_id)
     return Resume(
         resumed=True,
         unknown=unknown,
         chunks=chunks,
+        channel_chunks=channel_chunks,
         finished=finished,
         was_paused=was_paused,
         next_reader=next_reader,
@@ -91,8 +102,20 @@ def digests_stalled() -> list[int]:
     """Digests in "sending" whose last claim (or start) is older than the stale delay."""
     threshold = timezone.now() - timedelta(seconds=settings.DELIVERY_STALE_AFTER_SECONDS)
     sending = Digest.objects.filter(status=Digest.Status.SENDING, sending_started_at__lt=threshold)
-    sending = sending.annotate(last_claim=Max("deliveries__claimed_at"))
-    stalled = sending.filter(Q(last_claim__isnull=True) | Q(last_claim__lt=threshold))
+    # Subqueries, not two joins: emails x channels rows would be counted together.
+    claimed: DateTimeField[Any, Any] = DateTimeField()
+    emails = Delivery.objects.filter(digest=OuterRef("pk")).order_by().values("digest")
+    posts = ChannelDelivery.objects.filter(digest=OuterRef("pk")).order_by().values("digest")
+    sending = sending.annotate(
+        email_claim=Subquery(emails.annotate(m=Max("claimed_at")).values("m"), claimed),
+        channel_claim=Subquery(posts.annotate(m=Max("claimed_at")).values("m"), claimed),
+    )
+    # GREATEST ignores NULL on PostgreSQL but not on SQLite: a missing side counts as "never".
+    never = Value(datetime(1970, 1, 1, tzinfo=UTC), claimed)
+    sending = sending.annotate(
+        last_claim=Greatest(Coalesce("email_claim", never), Coalesce("channel_claim", never))
+    )
+    stalled = sending.filter(Q(last_claim__lt=threshold))
     return list(stalled.values_list("pk", flat=True))
 
 
@@ -104,10 +127,9 @@ def digests_due() -> list[int]:
 
 def digests_finish() -> list[int]:
     """Closes every send whose last chunk finished; returns them."""
-    pending = Delivery.objects.filter(digest_id=OuterRef("pk"), status__in=ledger.PENDING)
     finishing = Digest.objects.filter(
         status=Digest.Status.SENDING, send_planned_at__isnull=False
-    ).exclude(Exists(pending))
+    ).exclude(ledger.nothing_pending_q())
     return [
         pk
         for pk in finishing.values_list("pk", flat=True)
@@ -115,12 +137,13 @@ def digests_finish() -> list[int]:
     ]
 
 
-def deliveries_unknown_resend(*, digest_id: int) -> tuple[int, list[list[int]]]:
+def deliveries_unknown_resend(*, digest_id: int) -> tuple[int, list[list[int]], list[list[int]]]:
     """Sends the digest again to its deliveries in an unknown state, by an editor's explicit
     choice: those readers may get it twice. No other row is touched, so nobody else gets a
     second copy. The rows go back to "queued" without their claim (a late answer to the old
     call cannot record them); a digest already "sent" is "sending" again until they are done.
-    Returns how many were queued and their chunks."""
+    A channel's row goes on from the first part not recorded as posted. Returns how many were
+    queued, the emails' chunks and the channels' chunks."""
     now = timezone.now()
     with transaction.atomic():
         unknown = Delivery.objects.filter(digest_id=digest_id, status=Delivery.Status.UNKNOWN)
@@ -130,8 +153,16 @@ def deliveries_unknown_resend(*, digest_id: int) -> tuple[int, list[list[int]]]:
             claimed_at=None,
             error=Concat(Value(RESEND_NOTE), F("error"), output_field=models.TextField()),
         )
+        resent += ChannelDelivery.objects.filter(
+            digest_id=digest_id, status=Delivery.Status.UNKNOWN
+        ).update(
+            status=Delivery.Status.QUEUED,
+            claim="",
+            claimed_at=None,
+            error=Concat(Value(RESEND_NOTE), F("error"), output_field=models.TextField()),
+        )
         if not resent:
-            return 0, []
+            return 0, [], []
         reopened = Digest.objects.filter(pk=digest_id, status=Digest.Status.SENT)
         reopened.update(
             status=Digest.Status.SENDING,
@@ -139,5 +170,6 @@ def deliveries_unknown_resend(*, digest_id: int) -> tuple[int, list[list[int]]]:
             updated_at=now,
         )
         chunks = plan.chunks_plan(digest_id=digest_id)
+        channel_chunks = channels.channel_chunks(digest_id=digest_id)
     logger.warning("digest %s: resending to %s deliveries in an unknown state", digest_id, resent)
-    return resent, chunks
+    return resent, chunks, channel_chunks

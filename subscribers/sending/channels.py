@@ -1,0 +1,368 @@
+"""The team chats' part of a send: one ChannelDelivery per active channel of the digest's cadence,
+made when the send starts (in the same transaction as the first readers' rows), sent in chunks
+of CHANNEL_BATCH_SIZE channels next to the emails' chunks, through the same ledger rules.
+
+queued -> sending (claimed under a claim uuid, one conditional UPDATE) -> sent | failed |
+skipped | unknown. A message in several parts (Telegram's 4,096-character limit, Discord's
+6,000 per message) records each part as it is posted (`parts_sent`, one UPDATE per part), so a
+retry goes on from the next part: no part is posted twice by a retry. A worker killed during a
+post leaves its row "sending"; the resume turns it into "unknown" as it does an email's (the part
+in flight may have been posted), listed for the editor, never reposted blindly.
+
+What the services answer (`subscribers.channels.transports.PostResult`):
+- posted: the next part, then "sent";
+- try later (429 with Retry-After, 5xx, a network error): a wait up to CHANNEL_RETRY_AFTER_WAIT
+  is waited out here, a longer one leaves the row "sending" under its claim and raises
+  `ChannelRetry` with the service's delay, so the task retries then;
+- revoked (Slack 404/410, Discord 404, Telegram 403 or "chat not found"): the row failed and the
+  channel suppressed (status revoked), as a hard bounce suppresses a reader;
+- a Telegram group upgraded to a supergroup: the channel's chat id follows, the part is posted
+  there;
+- any other refusal: that channel's row failed.
+Failures count in the digest's run of errors (`pace.errors_record`), so a send whose channels
+all fail pauses like one whose emails do. Nothing here enqueues: `tasks.py` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from digests.models import Digest
+
+from .. import rendering
+from ..channels.messages import ChannelMessage, channel_message
+from ..channels.transports import ChatPace, PostResult, channel_post
+from ..models import Channel, ChannelDelivery, Delivery
+from . import ledger, pace
+from .transports import Outcome
+
+logger = logging.getLogger(__name__)
+
+PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+PAUSED_NOTE = "the send paused before this channel's turn"
+# Posts of one part tried in a row within a task (waiting out short Retry-Afters) before the
+# task is retried later.
+PART_TRIES = 3
+
+
+class ChannelRetry(Exception):
+    """A service asked us to come back later; the claimed rows wait for the task's retry."""
+
+    def __init__(self, *, claim: str, reason: str, countdown: float) -> None:
+        super().__init__(reason)
+        self.claim = claim
+        self.reason = reason
+        self.countdown = countdown
+
+
+@dataclass
+class ChannelReport:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    revoked: int = 0
+    parts: int = 0  # messages posted
+
+
+# --- Planning -----------------------------------------------------------------------------------
+
+
+def channels_plan(*, digest_id: int, cadence: str) -> list[list[int]]:
+    """A queued ChannelDelivery for every active channel of the cadence (a channel that already
+    has its row is left alone), and the chunks of every queued row of the digest."""
+    channels = Channel.objects.filter(status=Channel.Status.ACTIVE, cadence=cadence).order_by("pk")
+    found = list(channels.values_list("pk", "kind", "url", "chat_id", "keywords_key", "language"))
+    if not found:
+        return []  # one query for a newsletter without channels
+    chosen: dict[int, list[int]] = {}
+    through = Channel.categories.through
+    pairs = through.objects.filter(channel_id__in=[row[0] for row in found])
+    for channel_id, category_id in pairs.values_list("channel_id", "category_id"):
+        chosen.setdefault(channel_id, []).append(category_id)
+    rows = [
+        ChannelDelivery(
+            digest_id=digest_id,
+            channel_id=pk,
+            kind=kind,
+            destination=_destination(kind, url, chat_id),
+            variant=rendering.variant_key(chosen.get(pk, []), keywords_key),
+            language=language,
+        )
+        for pk, kind, url, chat_id, keywords_key, language in found
+    ]
+    ChannelDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return channel_chunks(digest_id=digest_id)
+
+
+def _destination(kind: str, url: str, chat_id: str) -> str:
+    return Channel(kind=kind, url=url, chat_id=chat_id).destination[:200]
+
+
+def channel_chunks(*, digest_id: int) -> list[list[int]]:
+    """The digest's queued channel rows in chunks of CHANNEL_BATCH_SIZE, by kind then id (a
+    chunk posts to one service)."""
+    size = max(1, int(settings.CHANNEL_BATCH_SIZE))
+    queued = ChannelDelivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED)
+    chunks: list[list[int]] = []
+    current_kind = None
+    for pk, kind in queued.order_by("kind", "pk").values_list("pk", "kind"):
+        if kind != current_kind or len(chunks[-1]) >= size:
+            chunks.append([])
+            current_kind = kind
+        chunks[-1].append(pk)
+    return chunks
+
+
+# --- Sending ------------------------------------------------------------------------------------
+
+
+def channel_deliveries_send(
+    *,
+    digest_id: int,
+    ids: Sequence[int],
+    claim: str,
+    retry: bool = False,
+    chat_pace: ChatPace | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> ChannelReport:
+    """Claims, posts and records one chunk of channels. Raises ChannelRetry when a service asked
+    for a later try; the retry passes the same `claim` and `retry=True`."""
+    report = ChannelReport()
+    digest = Digest.objects.filter(pk=digest_id).first()
+    if digest is None or digest.status == Digest.Status.PAUSED:
+        if retry:
+            report.released = channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
+        return report
+    report.claimed = channels_claim(ids=ids, claim=claim, retry=retry)
+    if not report.claimed:
+        return report
+    chat_pace = chat_pace or pace_get()
+    sleep = sleep or _sleep
+    telegram_rate: pace.Limiter | None = None
+    retry_after: float | None = None
+    retry_reason = ""
+    try:
+        rows = list(
+            ChannelDelivery.objects.filter(
+                pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
+            )
+            .select_related("channel")
+            .order_by("pk")
+        )
+        _rules_remember(rows)
+        for row in rows:
+            if pace.digest_state(digest_id=digest_id)[0] == Digest.Status.PAUSED:
+                report.released += channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
+                return report
+            channel = row.channel
+            if channel is None or channel.status != Channel.Status.ACTIVE:
+                report.skipped += _mark(row, Delivery.Status.SKIPPED, "channel no longer active")
+                continue
+            message = channel_message(
+                digest=digest, kind=row.kind, key=row.variant, language=row.language
+            )
+            if message.empty:
+                report.skipped += _mark(
+                    row, Delivery.Status.SKIPPED, "no section for the channel's categories"
+                )
+                continue
+            if row.kind == Channel.Kind.TELEGRAM and telegram_rate is None:
+                telegram_rate = pace.telegram_limiter()
+            wait = _row_send(
+                row=row,
+                limiter=telegram_rate if row.kind == Channel.Kind.TELEGRAM else None,
+                channel=channel,
+                message=message,
+                chat_pace=chat_pace,
+                sleep=sleep,
+                report=report,
+            )
+            if wait is not None:
+                retry_after = max(retry_after or 0.0, wait[0])
+                retry_reason = retry_reason or wait[1]
+                continue
+            outcome = _outcome_of(row)
+            if pace.errors_record(digest_id=digest_id, outcome=outcome, errors_before=0):
+                report.released += channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
+                return report
+    finally:
+        ledger.digest_finish_if_done(digest_id=digest_id)
+    if retry_after is not None:
+        raise ChannelRetry(claim=claim, reason=retry_reason, countdown=retry_after)
+    return report
+
+
+def _rules_remember(rows: list[ChannelDelivery]) -> None:
+    """The keyword rules of the chunk's channels, for the renderings."""
+    keyed = [row.channel for row in rows if row.channel is not None and row.channel.keywords_key]
+    rendering.keyword_rules_remember(
+        (c.keywords_key, c.keywords_include, c.keywords_exclude, c.keywords_all_categories)
+        for c in keyed
+        if c is not None
+    )
+
+
+def _row_send(
+    *,
+    row: ChannelDelivery,
+    channel: Channel,
+    message: ChannelMessage,
+    chat_pace: ChatPace,
+    limiter: pace.Limiter | None,
+    sleep: Callable[[float], None],
+    report: ChannelReport,
+) -> tuple[float, str] | None:
+    """Posts the parts of one channel's message from the first not yet posted. Returns (delay,
+    reason) when the service asked for a later try (the row stays "sending"), else None (the
+    row was recorded)."""
+    total = len(message.parts)
+    if row.parts_total != total:
+        ChannelDelivery.objects.filter(pk=row.pk).update(parts_total=total)
+        row.parts_total = total
+    part = row.parts_sent
+    tries = 0
+    while part < total:
+        chat_pace.wait(channel.kind, channel.url or channel.chat_id)
+        if limiter is not None:
+            limiter.acquire(1)  # the bot's messages per second, across every worker
+        result = channel_post(
+            kind=channel.kind, url=channel.url, chat_id=channel.chat_id, body=message.parts[part]
+        )
+        if result.ok:
+            part += 1
+            tries = 0
+            report.parts += 1
+            _part_record(row, part, result)
+            continue
+        if result.migrate_to_chat_id and result.migrate_to_chat_id != channel.chat_id:
+            _chat_migrate(channel, result.migrate_to_chat_id)
+            continue
+        if result.revoked:
+            _revoke(channel, result)
+            report.revoked += 1
+            report.failed += _mark(row, Delivery.Status.FAILED, f"revoked: {result.error}")
+            return None
+        if result.retry_after is not None:
+            tries += 1
+            delay = max(0.0, float(result.retry_after))
+            if delay <= settings.CHANNEL_RETRY_AFTER_WAIT and tries < PART_TRIES:
+                sleep(delay)
+                continue
+            reason = f"{result.error} (retry after {delay:g} s)"
+            ChannelDelivery.objects.filter(pk=row.pk).update(error=reason[:2000])
+            return delay, reason
+        report.failed += _mark(row, Delivery.Status.FAILED, result.error or "refused")
+        return None
+    report.sent += _mark_sent(row)
+    return None
+
+
+def _part_record(row: ChannelDelivery, parts_sent: int, result: PostResult) -> None:
+    """One part posted: counted at once (one UPDATE), so a retry starts after it."""
+    ChannelDelivery.objects.filter(pk=row.pk).update(
+        parts_sent=parts_sent, message_id=(result.message_id or row.message_id)[:200]
+    )
+    row.parts_sent = parts_sent
+    row.message_id = result.message_id or row.message_id
+
+
+def _mark_sent(row: ChannelDelivery) -> int:
+    rows = ChannelDelivery.objects.filter(
+        pk=row.pk, claim=row.claim, status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
+    )
+    row.status = Delivery.Status.SENT
+    return rows.update(status=Delivery.Status.SENT, sent_at=timezone.now(), error="")
+
+
+def _mark(row: ChannelDelivery, status: str, reason: str) -> int:
+    rows = ChannelDelivery.objects.filter(
+        pk=row.pk, claim=row.claim, status=Delivery.Status.SENDING
+    )
+    row.status, row.error = status, reason[:2000]
+    return rows.update(status=status, error=row.error)
+
+
+def _outcome_of(row: ChannelDelivery) -> Outcome:
+    """The row's result as the send engine's error count reads it."""
+    outcome = Outcome()
+    if row.status == Delivery.Status.SENT:
+        outcome.success()
+    elif row.status == Delivery.Status.FAILED:
+        outcome.failed[row.pk] = row.error
+        outcome.error()
+    return outcome
+
+
+def _revoke(channel: Channel, result: PostResult) -> None:
+    """The service says the destination is gone: the channel is suppressed."""
+    now = timezone.now()
+    Channel.objects.filter(pk=channel.pk).update(
+        status=Channel.Status.REVOKED,
+        suppressed_at=now,
+        suppressed_reason=result.error[:2000],
+        updated_at=now,
+    )
+    channel.status = Channel.Status.REVOKED
+    logger.warning("channel %s revoked: %s", channel.pk, result.error)
+
+
+def _chat_migrate(channel: Channel, chat_id: str) -> None:
+    """A Telegram group became a supergroup with a new id: the channel follows it."""
+    Channel.objects.filter(pk=channel.pk).update(chat_id=chat_id, updated_at=timezone.now())
+    channel.chat_id = chat_id
+
+
+# --- The ledger's part --------------------------------------------------------------------------
+
+
+def channels_claim(*, ids: Sequence[int], claim: str, retry: bool) -> int:
+    """queued -> sending under `claim` (one UPDATE); a retry first refreshes its own rows."""
+    now = timezone.now()
+    changes = {"claimed_at": now, "attempts": F("attempts") + 1}
+    refreshed = 0
+    if retry:
+        mine = ChannelDelivery.objects.filter(
+            pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
+        )
+        refreshed = mine.update(**changes)
+    queued = ChannelDelivery.objects.filter(pk__in=list(ids), status=Delivery.Status.QUEUED)
+    return refreshed + queued.update(status=Delivery.Status.SENDING, claim=claim, **changes)
+
+
+def channels_release(*, claim: str, ids: Sequence[int], reason: str) -> int:
+    """The rows of `claim` not finished go back to "queued" without their claim (a pause);
+    parts already posted stay counted."""
+    rows = ChannelDelivery.objects.filter(
+        pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
+    )
+    return rows.update(status=Delivery.Status.QUEUED, claim="", claimed_at=None, error=reason)
+
+
+def channels_give_up(*, claim: str, ids: Sequence[int], reason: str) -> int:
+    """After the last retry: the rows of `claim` still waiting failed."""
+    rows = ChannelDelivery.objects.filter(
+        pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
+    )
+    return rows.update(status=Delivery.Status.FAILED, error=f"gave up after retries: {reason}")
+
+
+_pace: ChatPace | None = None
+# How a short Retry-After is waited out (tests record it instead).
+_sleep: Callable[[float], None] = time.sleep
+
+
+def pace_get() -> ChatPace:
+    """One pace per process, shared by the chunks a worker runs."""
+    global _pace
+    if _pace is None:
+        _pace = ChatPace()
+    return _pace
