@@ -258,6 +258,10 @@ DELIVERY_PLAN_RANGE = env_int("DELIVERY_PLAN_RANGE", 150000)
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN")
 TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET")
 TELEGRAM_API_URL = env("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+# Readers may add only Slack (hooks.slack.com) and Discord (discord.com) webhooks over https, so
+# that nobody can make this server post elsewhere; `host:port` entries here are let in too
+# (over http or https: a self-hosted Slack-compatible service, or a test's fake).
+CHANNEL_WEBHOOK_HOSTS_EXTRA = env_list("CHANNEL_WEBHOOK_HOSTS_EXTRA", [])
 # Seconds one post to a chat service may take.
 CHANNEL_TIMEOUT = env_float("CHANNEL_TIMEOUT", 10.0)
 # Channels per send task (each its own message or messages).

@@ -15,9 +15,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
@@ -33,6 +33,7 @@ from digests.approval import local_time_label
 from digests.models import Digest
 
 from .admin_views import dashboard, deliveries, preview
+from .channels.services import ChannelRefused, channel_test_post, webhook_kind
 from .csv_io import (
     IMPORT_MAX_BYTES,
     ImportFileError,
@@ -40,7 +41,8 @@ from .csv_io import (
     subscribers_csv_rows,
     subscribers_import,
 )
-from .models import Delivery, EmailEvent, Notice, Subscriber
+from .keywords import KeywordError, rules_make
+from .models import Channel, ChannelDelivery, Delivery, EmailEvent, Notice, Subscriber
 from .sending.ledger import deliveries_count
 from .tasks import confirmation_emails_enqueue, send_due_now
 
@@ -364,3 +366,201 @@ class DigestAdmin(ContentDigestAdmin):
 
 admin.site.unregister(Digest)
 admin.site.register(Digest, DigestAdmin)
+
+
+# --- Team chats ---------------------------------------------------------------------------------
+
+
+class ChannelAdminForm(forms.ModelForm):
+    """A channel staff add: Slack and Discord by their webhook (the same hosts a reader may
+    use), Telegram by the chat's id; the language one of those offered."""
+
+    language = forms.ChoiceField(label=_("language"))
+    # Checked against the hosts a webhook may have (webhook_kind), not as any URL.
+    url = forms.CharField(label=_("webhook URL"), max_length=500, required=False)
+
+    class Meta:
+        model = Channel
+        fields = [
+            "kind",
+            "name",
+            "url",
+            "chat_id",
+            "status",
+            "categories",
+            "language",
+            "cadence",
+            "keywords_include",
+            "keywords_exclude",
+            "keywords_all_categories",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        codes = dict(settings.LANGUAGES)
+        offered = [code for code in dict.fromkeys(settings.DIGEST_LANGUAGES) if code in codes]
+        field = self.fields["language"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(code, codes[code]) for code in offered]
+        if not self.instance.pk:
+            self.initial.setdefault("language", offered[0] if offered else "")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        kind = cleaned.get("kind")
+        if kind == Channel.Kind.TELEGRAM:
+            self._telegram_clean(cleaned)
+        elif kind:
+            self._webhook_clean(cleaned, kind)
+        try:
+            rules_make(
+                include=cleaned.get("keywords_include") or "",
+                exclude=cleaned.get("keywords_exclude") or "",
+                all_categories=bool(cleaned.get("keywords_all_categories")),
+            )
+        except KeywordError as error:
+            self.add_error("keywords_include", error.messages)
+        return cleaned
+
+    def _telegram_clean(self, cleaned: dict[str, Any]) -> None:
+        chat_id = str(cleaned.get("chat_id") or "").strip()
+        if not chat_id.lstrip("-").isdigit():
+            self.add_error(
+                "chat_id", gettext("A Telegram chat id is a number, e.g. -1001234567890.")
+            )
+        if cleaned.get("url"):
+            self.add_error("url", gettext("A Telegram chat has no webhook address."))
+        cleaned["chat_id"] = chat_id
+
+    def _webhook_clean(self, cleaned: dict[str, Any], kind: str) -> None:
+        url = str(cleaned.get("url") or "").strip()
+        try:
+            if webhook_kind(url) != kind:
+                self.add_error("kind", gettext("The webhook address is not of this kind."))
+        except ChannelRefused as refused:
+            self.add_error("url", str(refused.message))
+        if cleaned.get("chat_id"):
+            self.add_error("chat_id", gettext("Only a Telegram channel has a chat id."))
+
+
+@admin.action(description=_("Post a test message"))
+def post_test_message(
+    modeladmin: ChannelAdmin, request: HttpRequest, queryset: QuerySet[Channel]
+) -> None:
+    for channel in queryset[:50]:
+        result = channel_test_post(channel=channel)
+        if result.ok:
+            modeladmin.message_user(
+                request, gettext("%(channel)s: posted.") % {"channel": channel}, messages.SUCCESS
+            )
+        else:
+            modeladmin.message_user(
+                request,
+                gettext("%(channel)s: not posted (%(error)s).")
+                % {"channel": channel, "error": Truncator(result.error).chars(200)},
+                messages.ERROR,
+            )
+
+
+CHANNEL_HISTORY_FIELDS = (
+    "subscriber",
+    "confirm_sent_at",
+    "confirmed_at",
+    "suppressed_at",
+    "suppressed_reason",
+    "created_at",
+    "updated_at",
+)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    """Team chats: staff add Slack and Discord webhooks and Telegram chats here, active at once
+    (a reader's own, from the preferences page, wait for the test message's code). The list
+    shows where a channel posts without the webhook's secret part."""
+
+    form = ChannelAdminForm
+    list_display = [
+        "channel_name",
+        "kind",
+        "destination_shown",
+        "status",
+        "cadence",
+        "language",
+        "categories_count",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "cadence"]
+    search_fields = ["name", "chat_id"]
+    filter_horizontal = ["categories"]
+    actions = [post_test_message]
+    readonly_fields = CHANNEL_HISTORY_FIELDS
+    fieldsets = [
+        (None, {"fields": ["kind", "name", "url", "chat_id", "status"]}),
+        (_("What it gets"), {"fields": ["categories", "language", "cadence"]}),
+        (
+            _("Keywords"),
+            {"fields": ["keywords_include", "keywords_exclude", "keywords_all_categories"]},
+        ),
+        (_("History"), {"fields": list(CHANNEL_HISTORY_FIELDS)}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Channel]:
+        queryset = super().get_queryset(request).select_related("subscriber")
+        return queryset.annotate(categories_total=Count("categories"))
+
+    @admin.display(description=_("name"), ordering="name")
+    def channel_name(self, obj: Channel) -> str:
+        return obj.name or obj.get_kind_display()
+
+    @admin.display(description=_("destination"))
+    def destination_shown(self, obj: Channel) -> str:
+        return obj.destination
+
+    @admin.display(description=_("categories"), ordering="categories_total")
+    def categories_count(self, obj: Channel) -> int:
+        return getattr(obj, "categories_total", None) or 0
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        obj.keywords_key = rules_make(
+            include=obj.keywords_include,
+            exclude=obj.keywords_exclude,
+            all_categories=obj.keywords_all_categories,
+        ).key
+        if not change and obj.status == Channel.Status.ACTIVE:
+            obj.confirmed_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+CHANNEL_DELIVERY_COLUMNS = (
+    "digest",
+    "kind",
+    "destination",
+    "status",
+    "parts",
+    "attempts",
+    "sent_at",
+    "error_shown",
+)
+
+
+@admin.register(ChannelDelivery)
+class ChannelDeliveryAdmin(ReadOnlyModelAdmin):
+    """Each channel's copy of each issue, as the send engine recorded it: for reading only."""
+
+    list_display = CHANNEL_DELIVERY_COLUMNS
+    list_filter = ["status", "kind"]
+    search_fields = ["destination"]
+    show_full_result_count = False
+
+    @admin.display(description=_("parts"))
+    def parts(self, obj: ChannelDelivery) -> str:
+        return f"{obj.parts_sent}/{obj.parts_total}"
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj: ChannelDelivery) -> str:
+        return Truncator(obj.error).chars(120)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChannelDelivery]:
+        queryset = super().get_queryset(request).select_related("digest")
+        return queryset.defer("digest__chart_png")

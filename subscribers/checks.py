@@ -10,7 +10,9 @@ from typing import Any
 
 from anymail.utils import get_anymail_setting
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from .channels.telegram_bot import SECRET_TOKEN
 
 
 def check_webhook_security(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -113,6 +115,37 @@ def check_smtp_relay(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 hint="EMAIL_USE_TLS=true for STARTTLS (usually port 587), or EMAIL_USE_SSL=true "
                 "for implicit TLS (port 465).",
                 id="subscribers.E003",
+            )
+        ]
+    return []
+
+
+# Registered here (checks.py is imported by SubscribersConfig.ready), in development too: a bot
+# whose webhook has no secret would act on updates anyone can post.
+@register()
+def check_telegram_webhook_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.TELEGRAM_BOT_TOKEN:
+        return []
+    secret = settings.TELEGRAM_WEBHOOK_SECRET or ""
+    if not secret:
+        return [
+            Warning(
+                "TELEGRAM_BOT_TOKEN is set but TELEGRAM_WEBHOOK_SECRET is empty: the bot's "
+                "webhook (/telegram/webhook/) refuses every update, since without a secret "
+                "anyone could post forged commands to it.",
+                hint="Set TELEGRAM_WEBHOOK_SECRET to a random string of A-Z, a-z, 0-9, _ and - "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), then run "
+                "manage.py telegram_webhook --url https://<your site>.",
+                id="subscribers.W004",
+            )
+        ]
+    if not SECRET_TOKEN.match(secret):
+        return [
+            Warning(
+                "TELEGRAM_WEBHOOK_SECRET has characters Telegram does not allow in a secret "
+                "token (only A-Z, a-z, 0-9, _ and -, 1-256 of them): setWebhook will refuse it.",
+                hint="python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                id="subscribers.W005",
             )
         ]
     return []

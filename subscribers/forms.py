@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from digests.models import Category
 
+from .channels.services import URL_MAX_LENGTH, ChannelRefused, webhook_kind
 from .keywords import KeywordError, rules_parse
 from .models import Subscriber
 from .services import ReaderChoice, email_normalise
@@ -203,3 +204,43 @@ class PreferencesForm(ReaderChoiceFields):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         categories_offer(self.fields["categories"], list(active_categories()))
+
+
+# --- Team chats (the preferences page's section) ----------------------------------------------
+
+CHANNEL_ID_MAX = 2**62
+
+
+class ChannelAddForm(forms.Form):
+    """A Slack or Discord webhook address; only those services' hosts are accepted."""
+
+    url = forms.CharField(
+        label=_("Webhook address"),
+        max_length=URL_MAX_LENGTH,
+        error_messages={
+            "required": _("Paste the webhook address from Slack or Discord."),
+            "max_length": _("A webhook address has at most 500 characters."),
+        },
+    )
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"]).strip()
+        try:
+            webhook_kind(url)
+        except ChannelRefused as refused:
+            raise ValidationError(str(refused.message), code=refused.code) from None
+        return url
+
+
+class ChannelChoiceForm(forms.Form):
+    """One of the reader's channels, by id (the service checks it is theirs)."""
+
+    channel = forms.IntegerField(min_value=1, max_value=CHANNEL_ID_MAX)
+
+
+class ChannelConfirmForm(ChannelChoiceForm):
+    code = forms.CharField(
+        label=_("Code from the test message"),
+        max_length=16,
+        error_messages={"required": _("Type the code from the test message.")},
+    )

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from digests.models import Category
 
+from .channels.services import reader_channels_follow, reader_channels_stop
 from .keywords import rules_make
 from .models import EmailEvent, Subscriber, new_nonce
 from .ratelimit import ratelimit_hit
@@ -194,6 +195,8 @@ def subscriber_preferences_update(
         if language is not None:
             subscriber.language = reader_language(language)
         subscriber.save(update_fields=fields)
+        # A reader's team chats get what the reader chose.
+        reader_channels_follow(subscriber=subscriber, categories=chosen)
 
 
 def subscriber_unsubscribe(
@@ -208,6 +211,7 @@ def subscriber_unsubscribe(
     ).update(status=Status.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now)
     subscriber.refresh_from_db()
     if changed:
+        reader_channels_stop(subscriber=subscriber)
         logger.info("unsubscribe: subscriber %s via %s", subscriber.pk, source)
     return changed == 1
 
@@ -248,6 +252,17 @@ def subscriber_export(*, subscriber: Subscriber) -> dict[str, Any]:
         },
         "suppressed_reason": subscriber.suppressed_reason,
         "soft_bounce_count": subscriber.soft_bounce_count,
+        # The webhook shown without its secret part, as on the preferences page.
+        "team_chats": [
+            {
+                "kind": channel.kind,
+                "destination": channel.destination,
+                "status": channel.status,
+                "created_at": _iso(channel.created_at),
+                "confirmed_at": _iso(channel.confirmed_at),
+            }
+            for channel in subscriber.channels.order_by("created_at", "pk")
+        ],
         "email_events": [
             {
                 "esp": event.esp,

@@ -266,17 +266,14 @@ def send_chunk(
 def send_channels(
     self: Task, digest_id: int, ids: list[int], claim: str | None = None
 ) -> dict[str, int]:
-    """One chunk of a digest's team-chat channels, under a claim made here (as `send_chunk`).
-    A service's Retry-After is the countdown of the retry."""
-    retry = claim is not None
+    """One chunk of a digest's team-chat channels, each row claimed as its turn comes. A
+    service's Retry-After is the countdown of the retry, which takes the rows still queued."""
     claim = claim or uuid.uuid4().hex
     try:
-        report = channels.channel_deliveries_send(
-            digest_id=digest_id, ids=ids, claim=claim, retry=retry
-        )
+        report = channels.channel_deliveries_send(digest_id=digest_id, ids=ids, claim=claim)
     except (channels.ChannelRetry, OperationalError) as error:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
-            channels.channels_give_up(claim=claim, ids=ids, reason=str(error))
+            channels.channels_give_up(ids=ids, reason=str(error))
             _finish(digest_id)
             raise
         countdown = 2**self.request.retries + random.uniform(0, 1)

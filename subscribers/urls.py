@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import channel_views, views
 
 app_name = "subscribers"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("preferences/<str:token>/data.json", views.data_export, name="data-export"),
     path("preferences/<str:token>/delete/", views.delete, name="delete"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("telegram/webhook/", channel_views.telegram_webhook, name="telegram-webhook"),
 ]

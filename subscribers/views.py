@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from .channel_views import CHANNEL_ACTIONS, team_chats_context, team_chats_post
 from .forms import PreferencesForm, SignupForm
 from .models import Subscriber
 from .ratelimit import client_ip, ratelimit_hit
@@ -208,6 +209,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     action = request.POST.get("action", "") if request.method == "POST" else ""
     notice = ""
     form = preferences_form_initial(subscriber)
+    chats: dict[str, Any] | None = None
     if action == "unsubscribe":
         subscriber_unsubscribe(subscriber=subscriber, source="preferences")
         notice = "unsubscribed"
@@ -225,7 +227,14 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             notice = "saved"
             language = page_language(request, subscriber)
             form = preferences_form_initial(subscriber)
-    context = {"notice": notice, **preferences_context(subscriber, form)}
+    elif action in CHANNEL_ACTIONS and subscriber.status in (Status.PENDING, Status.ACTIVE):
+        with translation.override(language):
+            chats = team_chats_post(request, subscriber, action)
+    context = {
+        "notice": notice,
+        **preferences_context(subscriber, form),
+        **(chats or team_chats_context(subscriber)),
+    }
     return page(request, "preferences.html", context, language=language)
 
 

@@ -2,18 +2,19 @@
 made when the send starts (in the same transaction as the first readers' rows), sent in chunks
 of CHANNEL_BATCH_SIZE channels next to the emails' chunks, through the same ledger rules.
 
-queued -> sending (claimed under a claim uuid, one conditional UPDATE) -> sent | failed |
-skipped | unknown. A message in several parts (Telegram's 4,096-character limit, Discord's
-6,000 per message) records each part as it is posted (`parts_sent`, one UPDATE per part), so a
-retry goes on from the next part: no part is posted twice by a retry. A worker killed during a
+queued -> sending (one row at a time, just before its first post: a conditional UPDATE under
+the task's claim uuid) -> sent | failed | skipped | unknown. A message in several parts
+(Telegram's 4,096-character limit, Discord's 6,000 per message) records each part as it is
+posted (`parts_sent`, one UPDATE per part), so a retry goes on from the next part: no part is
+posted twice by a retry. A worker killed during a
 post leaves its row "sending"; the resume turns it into "unknown" as it does an email's (the part
 in flight may have been posted), listed for the editor, never reposted blindly.
 
 What the services answer (`subscribers.channels.transports.PostResult`):
 - posted: the next part, then "sent";
 - try later (429 with Retry-After, 5xx, a network error): a wait up to CHANNEL_RETRY_AFTER_WAIT
-  is waited out here, a longer one leaves the row "sending" under its claim and raises
-  `ChannelRetry` with the service's delay, so the task retries then;
+  is waited out here, a longer one puts the row back to "queued" (its posted parts counted) and
+  raises `ChannelRetry` with the service's delay, so the task retries then;
 - revoked (Slack 404/410, Discord 404, Telegram 403 or "chat not found"): the row failed and the
   channel suppressed (status revoked), as a hard bounce suppresses a reader;
 - a Telegram group upgraded to a supergroup: the channel's chat id follows, the part is posted
@@ -130,39 +131,37 @@ def channel_deliveries_send(
     digest_id: int,
     ids: Sequence[int],
     claim: str,
-    retry: bool = False,
     chat_pace: ChatPace | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> ChannelReport:
-    """Claims, posts and records one chunk of channels. Raises ChannelRetry when a service asked
-    for a later try; the retry passes the same `claim` and `retry=True`."""
+    """Posts and records the queued rows among `ids`, one at a time: each row is claimed (queued
+    -> sending, a conditional UPDATE) just before its first post, so "sending" means a post in
+    flight, and a worker that dies leaves at most that row in doubt; the chunk's other rows stay
+    queued for the resume. Raises ChannelRetry when a service asked for a later try: those rows
+    went back to "queued" (their parts posted stay counted) for the task's retry."""
     report = ChannelReport()
     digest = Digest.objects.filter(pk=digest_id).first()
     if digest is None or digest.status == Digest.Status.PAUSED:
-        if retry:
-            report.released = channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
         return report
-    report.claimed = channels_claim(ids=ids, claim=claim, retry=retry)
-    if not report.claimed:
+    queued = ChannelDelivery.objects.filter(pk__in=list(ids), status=Delivery.Status.QUEUED)
+    rows = list(queued.select_related("channel").order_by("pk"))
+    if not rows:
+        ledger.digest_finish_if_done(digest_id=digest_id)
         return report
+    _rules_remember(rows)
     chat_pace = chat_pace or pace_get()
     sleep = sleep or _sleep
     telegram_rate: pace.Limiter | None = None
     retry_after: float | None = None
     retry_reason = ""
     try:
-        rows = list(
-            ChannelDelivery.objects.filter(
-                pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
-            )
-            .select_related("channel")
-            .order_by("pk")
-        )
-        _rules_remember(rows)
-        for row in rows:
+        for number, row in enumerate(rows):
             if pace.digest_state(digest_id=digest_id)[0] == Digest.Status.PAUSED:
-                report.released += channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
+                report.released += len(rows) - number  # left queued for the resume
                 return report
+            if not _row_claim(row, claim):
+                continue  # taken by another task (a resume)
+            report.claimed += 1
             channel = row.channel
             if channel is None or channel.status != Channel.Status.ACTIVE:
                 report.skipped += _mark(row, Delivery.Status.SKIPPED, "channel no longer active")
@@ -192,13 +191,23 @@ def channel_deliveries_send(
                 continue
             outcome = _outcome_of(row)
             if pace.errors_record(digest_id=digest_id, outcome=outcome, errors_before=0):
-                report.released += channels_release(claim=claim, ids=ids, reason=PAUSED_NOTE)
+                report.released += len(rows) - number - 1
                 return report
     finally:
         ledger.digest_finish_if_done(digest_id=digest_id)
     if retry_after is not None:
         raise ChannelRetry(claim=claim, reason=retry_reason, countdown=retry_after)
     return report
+
+
+def _row_claim(row: ChannelDelivery, claim: str) -> bool:
+    """queued -> sending for this row under `claim`, if nobody took it meanwhile."""
+    now = timezone.now()
+    taken = ChannelDelivery.objects.filter(pk=row.pk, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
+    )
+    row.status, row.claim, row.claimed_at = Delivery.Status.SENDING, claim, now
+    return taken == 1
 
 
 def _rules_remember(rows: list[ChannelDelivery]) -> None:
@@ -258,7 +267,7 @@ def _row_send(
                 sleep(delay)
                 continue
             reason = f"{result.error} (retry after {delay:g} s)"
-            ChannelDelivery.objects.filter(pk=row.pk).update(error=reason[:2000])
+            channels_release(claim=row.claim, ids=[row.pk], reason=reason)
             return delay, reason
         report.failed += _mark(row, Delivery.Status.FAILED, result.error or "refused")
         return None
@@ -324,34 +333,18 @@ def _chat_migrate(channel: Channel, chat_id: str) -> None:
 # --- The ledger's part --------------------------------------------------------------------------
 
 
-def channels_claim(*, ids: Sequence[int], claim: str, retry: bool) -> int:
-    """queued -> sending under `claim` (one UPDATE); a retry first refreshes its own rows."""
-    now = timezone.now()
-    changes = {"claimed_at": now, "attempts": F("attempts") + 1}
-    refreshed = 0
-    if retry:
-        mine = ChannelDelivery.objects.filter(
-            pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
-        )
-        refreshed = mine.update(**changes)
-    queued = ChannelDelivery.objects.filter(pk__in=list(ids), status=Delivery.Status.QUEUED)
-    return refreshed + queued.update(status=Delivery.Status.SENDING, claim=claim, **changes)
-
-
 def channels_release(*, claim: str, ids: Sequence[int], reason: str) -> int:
-    """The rows of `claim` not finished go back to "queued" without their claim (a pause);
-    parts already posted stay counted."""
+    """Rows of `claim` not finished go back to "queued" without their claim, for the task's
+    retry (a service said later); parts already posted stay counted."""
     rows = ChannelDelivery.objects.filter(
         pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
     )
     return rows.update(status=Delivery.Status.QUEUED, claim="", claimed_at=None, error=reason)
 
 
-def channels_give_up(*, claim: str, ids: Sequence[int], reason: str) -> int:
-    """After the last retry: the rows of `claim` still waiting failed."""
-    rows = ChannelDelivery.objects.filter(
-        pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
-    )
+def channels_give_up(*, ids: Sequence[int], reason: str) -> int:
+    """After the last retry: the chunk's rows still waiting (queued) failed."""
+    rows = ChannelDelivery.objects.filter(pk__in=list(ids), status=Delivery.Status.QUEUED)
     return rows.update(status=Delivery.Status.FAILED, error=f"gave up after retries: {reason}")
 
 
