@@ -262,6 +262,8 @@ TELEGRAM_API_URL = env("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/
 # that nobody can make this server post elsewhere; `host:port` entries here are let in too
 # (over http or https: a self-hosted Slack-compatible service, or a test's fake).
 CHANNEL_WEBHOOK_HOSTS_EXTRA = env_list("CHANNEL_WEBHOOK_HOSTS_EXTRA", [])
+# Channels one worker posts to at once (threads that only wait on HTTP).
+CHANNEL_CONCURRENCY = env_int("CHANNEL_CONCURRENCY", 8)
 # Seconds one post to a chat service may take.
 CHANNEL_TIMEOUT = env_float("CHANNEL_TIMEOUT", 10.0)
 # Channels per send task (each its own message or messages).

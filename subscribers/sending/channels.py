@@ -27,8 +27,10 @@ all fail pauses like one whose emails do. Nothing here enqueues: `tasks.py` does
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -134,11 +136,13 @@ def channel_deliveries_send(
     chat_pace: ChatPace | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> ChannelReport:
-    """Posts and records the queued rows among `ids`, one at a time: each row is claimed (queued
-    -> sending, a conditional UPDATE) just before its first post, so "sending" means a post in
-    flight, and a worker that dies leaves at most that row in doubt; the chunk's other rows stay
-    queued for the resume. Raises ChannelRetry when a service asked for a later try: those rows
-    went back to "queued" (their parts posted stay counted) for the task's retry."""
+    """Posts and records the queued rows among `ids`. Each row is claimed (queued -> sending, a
+    conditional UPDATE) just before its first post, so "sending" means a post in flight, and a
+    worker that dies leaves at most its posts in flight in doubt; the chunk's other rows stay
+    queued for the resume. Up to CHANNEL_CONCURRENCY channels are posted to at once (threads
+    that only talk HTTP: every database change is made here, in this thread). Raises
+    ChannelRetry when a service asked for a later try: those rows went back to "queued" (their
+    posted parts counted) for the task's retry."""
     report = ChannelReport()
     digest = Digest.objects.filter(pk=digest_id).first()
     if digest is None or digest.status == Digest.Status.PAUSED:
@@ -149,65 +153,210 @@ def channel_deliveries_send(
         ledger.digest_finish_if_done(digest_id=digest_id)
         return report
     _rules_remember(rows)
-    chat_pace = chat_pace or pace_get()
-    sleep = sleep or _sleep
-    telegram_rate: pace.Limiter | None = None
-    retry_after: float | None = None
-    retry_reason = ""
+    chunk = _Chunk(
+        digest=digest,
+        claim=claim,
+        report=report,
+        chat_pace=chat_pace or pace_get(),
+        sleep=sleep or _sleep,
+    )
+    threads = max(1, min(int(settings.CHANNEL_CONCURRENCY), len(rows)))
     try:
-        for number, row in enumerate(rows):
-            if pace.digest_state(digest_id=digest_id)[0] == Digest.Status.PAUSED:
-                report.released += len(rows) - number  # left queued for the resume
-                return report
-            if not _row_claim(row, claim):
-                continue  # taken by another task (a resume)
-            report.claimed += 1
-            channel = row.channel
-            if channel is None or channel.status != Channel.Status.ACTIVE:
-                report.skipped += _mark(row, Delivery.Status.SKIPPED, "channel no longer active")
-                continue
-            message = channel_message(
-                digest=digest, kind=row.kind, key=row.variant, language=row.language
-            )
-            if message.empty:
-                report.skipped += _mark(
-                    row, Delivery.Status.SKIPPED, "no section for the channel's categories"
-                )
-                continue
-            if row.kind == Channel.Kind.TELEGRAM and telegram_rate is None:
-                telegram_rate = pace.telegram_limiter()
-            wait = _row_send(
-                row=row,
-                limiter=telegram_rate if row.kind == Channel.Kind.TELEGRAM else None,
-                channel=channel,
-                message=message,
-                chat_pace=chat_pace,
-                sleep=sleep,
-                report=report,
-            )
-            if wait is not None:
-                retry_after = max(retry_after or 0.0, wait[0])
-                retry_reason = retry_reason or wait[1]
-                continue
-            outcome = _outcome_of(row)
-            if pace.errors_record(digest_id=digest_id, outcome=outcome, errors_before=0):
-                report.released += len(rows) - number - 1
-                return report
+        chunk.run(rows, threads)
     finally:
         ledger.digest_finish_if_done(digest_id=digest_id)
-    if retry_after is not None:
-        raise ChannelRetry(claim=claim, reason=retry_reason, countdown=retry_after)
+    if chunk.retry_after is not None:
+        raise ChannelRetry(claim=claim, reason=chunk.retry_reason, countdown=chunk.retry_after)
     return report
 
 
-def _row_claim(row: ChannelDelivery, claim: str) -> bool:
-    """queued -> sending for this row under `claim`, if nobody took it meanwhile."""
-    now = timezone.now()
-    taken = ChannelDelivery.objects.filter(pk=row.pk, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
-    )
-    row.status, row.claim, row.claimed_at = Delivery.Status.SENDING, claim, now
-    return taken == 1
+@dataclass
+class _Event:
+    """What a posting thread tells the recording thread."""
+
+    row: ChannelDelivery
+    kind: str  # "part" (one posted), "migrate", "sent", "failed", "revoked", "later"
+    result: PostResult | None = None
+    chat_id: str = ""
+    delay: float = 0.0
+    reason: str = ""
+
+
+class _Chunk:
+    """One chunk's rows: claimed, rendered and recorded in the calling thread, posted in up to
+    `threads` threads (inline for one)."""
+
+    def __init__(
+        self,
+        *,
+        digest: Digest,
+        claim: str,
+        report: ChannelReport,
+        chat_pace: ChatPace,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.digest = digest
+        self.claim = claim
+        self.report = report
+        self.chat_pace = chat_pace
+        self.sleep = sleep
+        self.telegram_rate: pace.Limiter | None = None
+        self.retry_after: float | None = None
+        self.retry_reason = ""
+        self.paused = False
+
+    def run(self, rows: list[ChannelDelivery], threads: int) -> None:
+        events: queue.SimpleQueue[_Event | None] = queue.SimpleQueue()
+        if threads == 1:
+            for number, row in enumerate(rows):
+                job = self._prepare(row, rows_left=len(rows) - number)
+                if job is None:
+                    if self.paused:
+                        return
+                    continue
+                _post_parts(job, emit=self._record)
+                if self.paused:
+                    self.report.released += len(rows) - number - 1
+                    return
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="channels") as pool:
+            in_flight = 0
+            waiting = list(reversed(rows))
+            while waiting or in_flight:
+                while waiting and in_flight < threads and not self.paused:
+                    row = waiting.pop()
+                    job = self._prepare(row, rows_left=len(waiting) + 1)
+                    if job is not None:
+                        pool.submit(_post_thread, job, events.put)
+                        in_flight += 1
+                if self.paused and waiting:
+                    self.report.released += len(waiting)
+                    waiting = []
+                if not in_flight:
+                    continue
+                event = events.get()
+                if event is None:
+                    in_flight -= 1
+                    continue
+                self._record(event)
+
+    def _prepare(self, row: ChannelDelivery, *, rows_left: int) -> _Job | None:
+        """Claims the row and renders its message; None when there is nothing to post (skipped,
+        taken by another task, or the send paused: then `paused` is set)."""
+        if pace.digest_state(digest_id=self.digest.pk)[0] == Digest.Status.PAUSED:
+            self.paused = True
+            self.report.released += rows_left
+            return None
+        if not _row_claim(row, self.claim):
+            return None  # taken by another task (a resume)
+        self.report.claimed += 1
+        channel = row.channel
+        if channel is None or channel.status != Channel.Status.ACTIVE:
+            self.report.skipped += _mark(row, Delivery.Status.SKIPPED, "channel no longer active")
+            return None
+        message = channel_message(
+            digest=self.digest, kind=row.kind, key=row.variant, language=row.language
+        )
+        if message.empty:
+            self.report.skipped += _mark(
+                row, Delivery.Status.SKIPPED, "no section for the channel's categories"
+            )
+            return None
+        if len(message.parts) != row.parts_total:
+            row.parts_total = len(message.parts)
+            ChannelDelivery.objects.filter(pk=row.pk).update(parts_total=row.parts_total)
+        limiter = None
+        if row.kind == Channel.Kind.TELEGRAM:
+            if self.telegram_rate is None:
+                self.telegram_rate = pace.telegram_limiter()
+            limiter = self.telegram_rate
+        return _Job(row, channel.kind, channel.url, channel.chat_id, message, self, limiter)
+
+    def _record(self, event: _Event) -> None:
+        """A posting thread's news, written down (this thread: the database's)."""
+        row, report = event.row, self.report
+        if event.kind == "part" and event.result is not None:
+            report.parts += 1
+            _part_record(row, row.parts_sent + 1, event.result)
+            return
+        if event.kind == "migrate":
+            _chat_migrate(row.channel, event.chat_id)
+            return
+        if event.kind == "later":
+            channels_release(claim=row.claim, ids=[row.pk], reason=event.reason)
+            self.retry_after = max(self.retry_after or 0.0, event.delay)
+            self.retry_reason = self.retry_reason or event.reason
+            return
+        if event.kind == "sent":
+            report.sent += _mark_sent(row)
+        elif event.kind == "revoked" and event.result is not None:
+            _revoke(row.channel, event.result)
+            report.revoked += 1
+            report.failed += _mark(row, Delivery.Status.FAILED, f"revoked: {event.result.error}")
+        else:
+            report.failed += _mark(row, Delivery.Status.FAILED, event.reason or "refused")
+        if pace.errors_record(digest_id=self.digest.pk, outcome=_outcome_of(row), errors_before=0):
+            self.paused = True
+
+
+@dataclass(frozen=True)
+class _Job:
+    row: ChannelDelivery
+    kind: str
+    url: str
+    chat_id: str
+    message: ChannelMessage
+    chunk: _Chunk
+    limiter: pace.Limiter | None
+
+
+def _post_thread(job: _Job, emit: Callable[[_Event | None], None]) -> None:
+    try:
+        _post_parts(job, emit=emit)
+    except Exception as error:  # a bug must not leave the recording thread waiting forever
+        logger.exception("channel %s: posting failed", job.row.channel_id)
+        emit(_Event(job.row, "failed", reason=f"{type(error).__name__}: {error}"))
+    finally:
+        emit(None)
+
+
+def _post_parts(job: _Job, *, emit: Callable[[_Event], None]) -> None:
+    """Posts one channel's message from its first part not yet posted; says what happened
+    through `emit` (no database here: this may run in a thread)."""
+    row, message, chunk = job.row, job.message, job.chunk
+    chat_id = job.chat_id
+    part, tries = row.parts_sent, 0
+    while part < len(message.parts):
+        chunk.chat_pace.wait(job.kind, job.url or chat_id)
+        if job.limiter is not None:
+            job.limiter.acquire(1)  # the bot's messages per second, across every worker
+        result = channel_post(kind=job.kind, url=job.url, chat_id=chat_id, body=message.parts[part])
+        if result.ok:
+            part, tries = part + 1, 0
+            emit(_Event(row, "part", result=result))
+            continue
+        if result.migrate_to_chat_id and result.migrate_to_chat_id != chat_id:
+            chat_id = result.migrate_to_chat_id
+            emit(_Event(row, "migrate", chat_id=chat_id))
+            continue
+        if result.revoked:
+            emit(_Event(row, "revoked", result=result))
+            return
+        if result.retry_after is not None:
+            tries += 1
+            delay = max(0.0, float(result.retry_after))
+            if delay <= settings.CHANNEL_RETRY_AFTER_WAIT and tries < PART_TRIES:
+                chunk.sleep(delay)
+                continue
+            emit(
+                _Event(
+                    row, "later", delay=delay, reason=f"{result.error} (retry after {delay:g} s)"
+                )
+            )
+            return
+        emit(_Event(row, "failed", reason=result.error or "refused"))
+        return
+    emit(_Event(row, "sent"))
 
 
 def _rules_remember(rows: list[ChannelDelivery]) -> None:
@@ -220,59 +369,14 @@ def _rules_remember(rows: list[ChannelDelivery]) -> None:
     )
 
 
-def _row_send(
-    *,
-    row: ChannelDelivery,
-    channel: Channel,
-    message: ChannelMessage,
-    chat_pace: ChatPace,
-    limiter: pace.Limiter | None,
-    sleep: Callable[[float], None],
-    report: ChannelReport,
-) -> tuple[float, str] | None:
-    """Posts the parts of one channel's message from the first not yet posted. Returns (delay,
-    reason) when the service asked for a later try (the row stays "sending"), else None (the
-    row was recorded)."""
-    total = len(message.parts)
-    if row.parts_total != total:
-        ChannelDelivery.objects.filter(pk=row.pk).update(parts_total=total)
-        row.parts_total = total
-    part = row.parts_sent
-    tries = 0
-    while part < total:
-        chat_pace.wait(channel.kind, channel.url or channel.chat_id)
-        if limiter is not None:
-            limiter.acquire(1)  # the bot's messages per second, across every worker
-        result = channel_post(
-            kind=channel.kind, url=channel.url, chat_id=channel.chat_id, body=message.parts[part]
-        )
-        if result.ok:
-            part += 1
-            tries = 0
-            report.parts += 1
-            _part_record(row, part, result)
-            continue
-        if result.migrate_to_chat_id and result.migrate_to_chat_id != channel.chat_id:
-            _chat_migrate(channel, result.migrate_to_chat_id)
-            continue
-        if result.revoked:
-            _revoke(channel, result)
-            report.revoked += 1
-            report.failed += _mark(row, Delivery.Status.FAILED, f"revoked: {result.error}")
-            return None
-        if result.retry_after is not None:
-            tries += 1
-            delay = max(0.0, float(result.retry_after))
-            if delay <= settings.CHANNEL_RETRY_AFTER_WAIT and tries < PART_TRIES:
-                sleep(delay)
-                continue
-            reason = f"{result.error} (retry after {delay:g} s)"
-            channels_release(claim=row.claim, ids=[row.pk], reason=reason)
-            return delay, reason
-        report.failed += _mark(row, Delivery.Status.FAILED, result.error or "refused")
-        return None
-    report.sent += _mark_sent(row)
-    return None
+def _row_claim(row: ChannelDelivery, claim: str) -> bool:
+    """queued -> sending for this row under `claim`, if nobody took it meanwhile."""
+    now = timezone.now()
+    taken = ChannelDelivery.objects.filter(pk=row.pk, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
+    )
+    row.status, row.claim, row.claimed_at = Delivery.Status.SENDING, claim, now
+    return taken == 1
 
 
 def _part_record(row: ChannelDelivery, parts_sent: int, result: PostResult) -> None:
@@ -311,8 +415,10 @@ def _outcome_of(row: ChannelDelivery) -> Outcome:
     return outcome
 
 
-def _revoke(channel: Channel, result: PostResult) -> None:
+def _revoke(channel: Channel | None, result: PostResult) -> None:
     """The service says the destination is gone: the channel is suppressed."""
+    if channel is None:
+        return
     now = timezone.now()
     Channel.objects.filter(pk=channel.pk).update(
         status=Channel.Status.REVOKED,
@@ -324,8 +430,10 @@ def _revoke(channel: Channel, result: PostResult) -> None:
     logger.warning("channel %s revoked: %s", channel.pk, result.error)
 
 
-def _chat_migrate(channel: Channel, chat_id: str) -> None:
+def _chat_migrate(channel: Channel | None, chat_id: str) -> None:
     """A Telegram group became a supergroup with a new id: the channel follows it."""
+    if channel is None:
+        return
     Channel.objects.filter(pk=channel.pk).update(chat_id=chat_id, updated_at=timezone.now())
     channel.chat_id = chat_id
 

@@ -252,6 +252,7 @@ def test_channels_that_all_fail_pause_the_send_and_the_resume_finishes_it(
 ) -> None:
     settings.DELIVERY_PAUSE_AFTER_ERRORS = 2
     settings.CHANNEL_BATCH_SIZE = 10
+    settings.CHANNEL_CONCURRENCY = 1  # one post at a time: the pause lands between two
     digest = approved()
     for n in range(4):
         channel("slack", f"bad{n}", chat)
