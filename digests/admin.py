@@ -41,7 +41,7 @@ from .approval import digest_unapprove, local_time_label
 from .editing import (
     digest_counts_refresh,
     digest_touch,
-    flag_label,
+    flags_shown,
     paper_file,
     paper_remove,
     section_flags_refresh,
@@ -208,7 +208,7 @@ def report_review_html(report: SectionReport | None) -> SafeString:
     items = format_html_join(
         "",
         "<li><strong>{}</strong>: {}</li>",
-        ((flag_label(f.get("code", "")), f.get("message", "")) for f in report.flags),
+        flags_shown(report.flags),
     )
     return format_html('{}:<ul class="section-flags" role="alert">{}</ul>', source, items)
 
@@ -273,7 +273,7 @@ class DigestSectionInline(EditableWithIssue, admin.StackedInline):
         items = format_html_join(
             "",
             "<li><strong>{}</strong>: {}</li>",
-            ((flag_label(f.get("code", "")), f.get("message", "")) for f in obj.flags),
+            flags_shown(obj.flags),
         )
         return format_html('<ul class="section-flags" role="alert">{}</ul>', items)
 
@@ -722,10 +722,10 @@ class DigestAdmin(admin.ModelAdmin):
         for section in formset.new_objects:
             section.summary_source = SummarySource.EDITOR
             section.save(update_fields=["summary_source"])
-        reported = self._reports_save(formset=formset)
+        reported = self._reports_save(formset=formset, editor=editor)
         return [section.pk for section in [*edited, *formset.new_objects, *reported]]
 
-    def _reports_save(self, *, formset: Any) -> list[DigestSection]:
+    def _reports_save(self, *, formset: Any, editor: str) -> list[DigestSection]:
         """Saves the reports in other languages an editor changed, each checked for its
         language; returns their sections."""
         sections = []
@@ -734,7 +734,9 @@ class DigestAdmin(admin.ModelAdmin):
                 continue
             for language in section_form.reports_changed():
                 text = section_form.cleaned_data[report_field(language)]
-                section_report_edit(section=section_form.instance, language=language, text=text)
+                section_report_edit(
+                    section=section_form.instance, language=language, text=text, by=editor
+                )
                 sections.append(section_form.instance)
         return sections
 
@@ -788,14 +790,14 @@ class DigestSectionAdmin(ReadOnlyAdmin):
 
 @admin.register(SectionRevision)
 class SectionRevisionAdmin(ReadOnlyAdmin):
-    list_display = ["section", "reason", "summary_source", "created_by", "created_at"]
-    list_filter = ["reason"]
+    list_display = ["section", "language", "reason", "summary_source", "created_by", "created_at"]
+    list_filter = ["reason", "language"]
     readonly_fields = [f.name for f in SectionRevision._meta.fields]
 
 
 @admin.register(Regeneration)
 class RegenerationAdmin(ReadOnlyAdmin):
-    list_display = ["section", "status", "requested_by", "created_at", "finished_at"]
+    list_display = ["section", "language", "status", "requested_by", "created_at", "finished_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in Regeneration._meta.fields]
 

@@ -31,11 +31,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone, translation
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_noop, pgettext
 
 from .chart import ChartBar, chart_render
 from .classify import papers_classify
-from .integrity import DayIntegrity, day_integrity, integrity_lines
+from .editor_text import EditorText
+from .integrity import DayIntegrity, day_integrity, integrity_lines, kind_word
 from .llm import Usage, llm_usage_for
 from .models import (
     AnnounceType,
@@ -55,7 +56,9 @@ logger = logging.getLogger(__name__)
 Log = Callable[[str], None]
 T = TypeVar("T")
 
-NO_ANNOUNCEMENTS = "arXiv announces no new papers on Friday and Saturday evenings and on holidays"
+NO_ANNOUNCEMENTS = EditorText(
+    gettext_noop("arXiv announces no new papers on Friday and Saturday evenings and on holidays")
+)
 
 
 class BuildRefused(Exception):
@@ -68,10 +71,10 @@ class SectionReport:
     papers_of_day: int
     shown: int
     source: str
-    flags: list[dict[str, str]]
+    flags: list[dict[str, Any]]
     kept_editor_text: bool = False
     # The reports in the other languages: {language: (source, flags)}.
-    languages: dict[str, tuple[str, list[dict[str, str]]]] = field(default_factory=dict)
+    languages: dict[str, tuple[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,7 +187,10 @@ def digest_build(*, day: date | None = None, log: Log | None = None) -> BuildRep
     say = log or logger.info
     day = day or latest_announcement_day()
     if day is None:
-        reason = f"No papers stored yet: nothing to build ({NO_ANNOUNCEMENTS})."
+        reason = EditorText(
+            gettext_noop("No papers stored yet: nothing to build (%(why)s)."),
+            {"why": NO_ANNOUNCEMENTS},
+        )
         say(reason)
         return BuildReport(day=None, reason=reason)
 
@@ -248,11 +254,17 @@ def nothing_to_build(*, day: date, integrity: DayIntegrity, say: Log) -> BuildRe
     lines = integrity_lines(integrity)
     if not integrity.suspect:
         lines = lines[1:]  # the holiday's reason says it all
-        reason = f"No new announcements for {day}: no digest built ({NO_ANNOUNCEMENTS})."
+        reason = EditorText(
+            gettext_noop("No new announcements for %(day)s: no digest built (%(why)s)."),
+            {"day": str(day), "why": NO_ANNOUNCEMENTS},
+        )
     else:
-        reason = (
-            f"No new papers for {day}, but this does not look like a day without announcements "
-            f"({integrity.kind}): no digest built. Fetch again once the feeds are fixed."
+        reason = EditorText(
+            gettext_noop(
+                "No new papers for %(day)s, but this does not look like a day without "
+                "announcements (%(kind)s): no digest built. Fetch again once the feeds are fixed."
+            ),
+            {"day": str(day), "kind": kind_word(integrity.kind)},
         )
     for line in lines:
         say(line)
@@ -323,7 +335,7 @@ def section_reports_replace(
     """The other-language reports of the sections just written (replacing a section removed
     its reports), the editor's own where there is one."""
     sections = {s.category_id: s for s in digest.sections.exclude(category_id__in=kept)}
-    texts: dict[tuple[int, str], tuple[str, str, list[dict[str, str]]]] = {
+    texts: dict[tuple[int, str], tuple[str, str, list[dict[str, Any]]]] = {
         key: (s.text, s.source, s.flags) for key, s in extra.items()
     }
     texts |= {key: (r.summary, r.summary_source, r.flags) for key, r in edited.items()}

@@ -12,14 +12,18 @@ Shared by the admin pages, the regeneration task and the approval code:
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db.models import F, Model
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from .build import chart_for_day, group_by_category, section_counts_update
+from .editor_text import EditorText, text_shown
 from .models import (
     Category,
     ClassifiedBy,
@@ -52,10 +56,18 @@ def digest_touch(*, digest_id: int, by: str, reviewed: bool = False) -> int:
     return int(Digest.objects.values_list("version", flat=True).get(pk=digest_id))
 
 
-def section_revision_save(*, section: DigestSection, reason: str, by: str) -> SectionRevision:
-    """The section's current summary, kept before it is replaced."""
+def section_revision_save(
+    *, section: DigestSection | SectionReport, reason: str, by: str
+) -> SectionRevision:
+    """The current text of the section's report (the first language's: the section itself; or
+    its report in another language), kept before it is replaced."""
+    if isinstance(section, SectionReport):
+        section_id, language = section.section_id, section.language
+    else:
+        section_id, language = section.pk, ""
     return SectionRevision.objects.create(
-        section=section,
+        section_id=section_id,
+        language=language,
         summary=section.summary,
         summary_source=section.summary_source,
         flags=list(section.flags),
@@ -78,9 +90,11 @@ FLAG_LABELS: dict[str, str | Promise] = {
     "llm_error": _("LLM error"),
     "sources_changed": _("Sources changed"),
 }
-SOURCES_CHANGED = (
-    "Its papers were changed after the summary was written: check that every [n] still names "
-    "the right paper, or regenerate the summary."
+SOURCES_CHANGED = EditorText(
+    gettext_noop(
+        "Its papers were changed after the summary was written: check that every [n] still "
+        "names the right paper, or regenerate the summary."
+    )
 )
 
 
@@ -88,12 +102,23 @@ def flag_label(code: str) -> str:
     return str(FLAG_LABELS.get(code, code.replace("_", " ").capitalize()))
 
 
+def flag_message(flag: dict[str, Any]) -> str:
+    """A flag's message in the active language (its English message for flags stored before
+    their template was kept)."""
+    return text_shown(flag, str(flag.get("message", "")))
+
+
+def flags_shown(flags: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(label, message) of each flag, in the active language."""
+    return [(flag_label(f.get("code", "")), flag_message(f)) for f in flags]
+
+
 def section_input(section: DigestSection) -> SectionInput:
     papers = [entry.paper for entry in section.entries.select_related("paper").order_by("position")]
     return SectionInput(category=section.category, papers=papers)
 
 
-def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> list[dict[str, str]]:
+def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> list[dict[str, Any]]:
     """Runs the summary checks again on the section as it now is and stores the flags.
 
     Only the checks of the text itself run again (language, references, repetition, a paper's
@@ -123,10 +148,10 @@ def section_flags_refresh(*, section: DigestSection, sources_changed: bool) -> l
 def rechecked_flags(
     *,
     source: str,
-    old: list[dict[str, str]],
-    problems: list[dict[str, str]],
+    old: list[dict[str, Any]],
+    problems: list[dict[str, Any]],
     sources_changed: bool,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """An editor's text is judged on its own; another keeps the build's other flags, and is
     flagged once its papers changed (its [n] were written for the old list)."""
     if source == SummarySource.EDITOR:
@@ -140,7 +165,7 @@ def rechecked_flags(
 
 def report_flags_refresh(
     *, report: SectionReport, section: DigestSection, sources_changed: bool
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The checks of a report in another language run again, for that language (as
     `section_flags_refresh` does for the first language's)."""
     problems = summary_problems(
@@ -159,9 +184,15 @@ def report_flags_refresh(
     return report.flags
 
 
-def section_report_edit(*, section: DigestSection, language: str, text: str) -> SectionReport:
+def section_report_edit(
+    *, section: DigestSection, language: str, text: str, by: str = ""
+) -> SectionReport:
     """An editor's report of the section in `language` (a rebuild keeps it), its checks run for
-    that language; an emptied report is removed (readers get the first language's)."""
+    that language, the text it replaces kept as a revision; an emptied report is removed
+    (readers get the first language's)."""
+    before = SectionReport.objects.filter(section=section, language=language).first()
+    if before is not None and before.summary != text:
+        section_revision_save(section=before, reason=SectionRevision.Reason.EDIT, by=by)
     if not text.strip():
         SectionReport.objects.filter(section=section, language=language).delete()
         return SectionReport(section=section, language=language)

@@ -38,7 +38,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from .editor_text import EditorText, indent, joined, text_json
 from .models import Feed, FetchCount
 
 HISTORY_MIN_DAYS = 3
@@ -52,6 +54,20 @@ class DayKind:
     BROKEN = "broken"
     EMPTY = "empty"
     UNCOUNTED = "uncounted"  # no fetch counted the day (fetched before counts were kept)
+
+
+# The kinds as the run's reasons name them, translatable where the admin shows them.
+DAY_KIND_WORDS = {
+    DayKind.OK: gettext_noop("ok"),
+    DayKind.SUSPECT: gettext_noop("suspect"),
+    DayKind.BROKEN: gettext_noop("broken"),
+    DayKind.EMPTY: gettext_noop("empty"),
+    DayKind.UNCOUNTED: gettext_noop("uncounted"),
+}
+
+
+def kind_word(kind: str) -> str:
+    return EditorText(DAY_KIND_WORDS[kind]) if kind in DAY_KIND_WORDS else kind
 
 
 @dataclass
@@ -90,17 +106,32 @@ class CategoryIntegrity:
     def figures(self) -> str:
         """The category's figures in one line, for the build's output."""
         got = self.received
-        line = f"received {got.new} new, {got.cross} cross, {got.replaced} replaced"
-        line += f", {self.known} already known"
+        received = {"new": got.new, "cross": got.cross, "replaced": got.replaced}
         if self.usual.median is not None:
-            line += f"; usual {self.usual.median:g} new (median of {self.usual.days} days)"
+            usual: str = EditorText(
+                gettext_noop("; usual %(median)s new (median of %(days)s days)"),
+                {"median": f"{self.usual.median:g}", "days": self.usual.days},
+            )
         else:
-            line += "; no history yet"
+            usual = EditorText(gettext_noop("; no history yet"))
+        listing: str = ""
         if self.expected is not None:
             want = self.expected
-            line += f"; listing shows {shown(want.new)} new, {shown(want.cross)} cross, "
-            line += f"{shown(want.replaced)} replaced"
-        return line
+            listing = EditorText(
+                gettext_noop("; listing shows %(new)s new, %(cross)s cross, %(replaced)s replaced"),
+                {
+                    "new": shown(want.new),
+                    "cross": shown(want.cross),
+                    "replaced": shown(want.replaced),
+                },
+            )
+        return EditorText(
+            gettext_noop(
+                "received %(new)s new, %(cross)s cross, %(replaced)s replaced, %(known)s already "
+                "known%(usual)s%(listing)s"
+            ),
+            received | {"known": self.known, "usual": usual, "listing": listing},
+        )
 
 
 @dataclass
@@ -126,14 +157,23 @@ class DayIntegrity:
         return [category for category in self.categories if category.suspect]
 
     def as_json(self) -> dict[str, Any]:
+        """The verdict as stored (Digest.integrity): English texts, each beside its template
+        (`*_text`) so the admin shows it in the editor's language."""
         return {
             "day": self.day.isoformat(),
             "judged_at": timezone.now().isoformat(),
             "kind": self.kind,
             "suspect": self.suspect,
-            "summary": self.summary,
-            "categories": [asdict(category) for category in self.categories],
-            "feeds": [asdict(problem) for problem in self.feeds],
+            "summary": str(self.summary),
+            "summary_text": text_json(self.summary),
+            "categories": [
+                asdict(category) | {"reason_texts": [text_json(r) for r in category.reasons]}
+                for category in self.categories
+            ],
+            "feeds": [
+                asdict(problem) | {"problem_text": text_json(problem.problem)}
+                for problem in self.feeds
+            ],
         }
 
 
@@ -201,28 +241,52 @@ def judged_by_history(usual: Usual) -> bool:
     return usual.median is not None and usual.days >= HISTORY_MIN_DAYS and usual.median >= USUAL_MIN
 
 
+LISTING_SHORT = {
+    "new": gettext_noop("listing: arXiv's listing shows %(want)s new, the feeds gave %(got)s"),
+    "cross": gettext_noop("listing: arXiv's listing shows %(want)s cross, the feeds gave %(got)s"),
+    "replaced": gettext_noop(
+        "listing: arXiv's listing shows %(want)s replaced, the feeds gave %(got)s"
+    ),
+}
+
+
 def category_reasons(
     *, received: Counts, known: int, usual: Usual, expected: Expected | None, by_history: bool
 ) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     short = settings.INTEGRITY_SHORT_RATIO
     if by_history and judged_by_history(usual) and received.new < short * (usual.median or 0):
         reasons.append(
-            f"short: {received.new} new entries, under {short:g} x the usual {usual.median:g} "
-            f"(median of the last {usual.days} announcement days)"
+            EditorText(
+                gettext_noop(
+                    "short: %(new)s new entries, under %(ratio)s x the usual %(median)s "
+                    "(median of the last %(days)s announcement days)"
+                ),
+                {
+                    "new": received.new,
+                    "ratio": f"{short:g}",
+                    "median": f"{usual.median:g}",
+                    "days": usual.days,
+                },
+            )
         )
     entries = received.new + received.cross
     stale = settings.INTEGRITY_STALE_RATIO
     if entries >= STALE_MIN_ENTRIES and known / entries >= stale:
         reasons.append(
-            f"stale: {known} of its {entries} new and cross-listed entries were already known "
-            "(the feed seems to serve an earlier announcement again)"
+            EditorText(
+                gettext_noop(
+                    "stale: %(known)s of its %(entries)s new and cross-listed entries were "
+                    "already known (the feed seems to serve an earlier announcement again)"
+                ),
+                {"known": known, "entries": entries},
+            )
         )
     for kind in ("new", "cross", "replaced"):
         want = getattr(expected, kind) if expected else None
         got = getattr(received, kind)
         if want is not None and got < want:
-            reasons.append(f"listing: arXiv's listing shows {want} {kind}, the feeds gave {got}")
+            reasons.append(EditorText(LISTING_SHORT[kind], {"want": want, "got": got}))
     return reasons
 
 
@@ -297,7 +361,8 @@ def feed_problems(*, day: date, rows: Sequence[FetchCount], day_total: int) -> l
         if entries_by_feed.get(feed.pk, 0) > 0:
             continue
         if feed.last_status == Feed.Status.ERROR:
-            problems.append(FeedProblem(str(feed), f"failed: {feed.last_error}"))
+            failed = EditorText(gettext_noop("failed: %(error)s"), {"error": feed.last_error})
+            problems.append(FeedProblem(str(feed), failed))
             continue
         usual = feed_usual_entries(feed=feed, before=day)
         if day_total > 0 and judged_by_history(usual):
@@ -307,13 +372,20 @@ def feed_problems(*, day: date, rows: Sequence[FetchCount], day_total: int) -> l
 
 def empty_feed_problem(feed: Feed, day: date, usual: Usual) -> str:
     if feed.last_status == Feed.Status.NOT_MODIFIED:
-        what = "has not changed since its previous fetch (HTTP 304): it may still serve an "
-        what += "earlier announcement"
+        what = EditorText(
+            gettext_noop(
+                "has not changed since its previous fetch (HTTP 304): it may still serve an "
+                "earlier announcement"
+            )
+        )
     else:
-        what = "a broken parse?"
-    return (
-        f"gave no entries for {day} while the other feeds had the day's papers; it usually "
-        f"has {usual.median:g} (median of {usual.days} days): {what}"
+        what = EditorText(gettext_noop("a broken parse?"))
+    return EditorText(
+        gettext_noop(
+            "gave no entries for %(day)s while the other feeds had the day's papers; it usually "
+            "has %(median)s (median of %(days)s days): %(what)s"
+        ),
+        {"day": str(day), "median": f"{usual.median:g}", "days": usual.days, "what": what},
     )
 
 
@@ -337,18 +409,25 @@ def day_kind(
 
 def day_summary(*, kind: str, day: date, categories: Sequence[CategoryIntegrity]) -> str:
     suspect = [c.category for c in categories if c.suspect]
+    params: dict[str, Any] = {"day": str(day)}
     if kind == DayKind.EMPTY:
-        return (
-            f"No entries for {day} in any feed, and every feed was read without error: arXiv "
+        template = gettext_noop(
+            "No entries for %(day)s in any feed, and every feed was read without error: arXiv "
             "announced nothing (a weekend or a holiday)."
         )
-    if kind == DayKind.BROKEN:
-        return f"The feeds of {day} look broken: see the feeds' problems below."
-    if kind == DayKind.UNCOUNTED:
-        return f"No fetch counted the entries of {day}: there is nothing to judge it by."
-    if kind == DayKind.SUSPECT:
-        return f"Suspect counts for {day} in {len(suspect)} categories: {', '.join(suspect)}."
-    return f"The counts of {day} look normal in {len(categories)} categories."
+    elif kind == DayKind.BROKEN:
+        template = gettext_noop("The feeds of %(day)s look broken: see the feeds' problems below.")
+    elif kind == DayKind.UNCOUNTED:
+        template = gettext_noop(
+            "No fetch counted the entries of %(day)s: there is nothing to judge it by."
+        )
+    elif kind == DayKind.SUSPECT:
+        template = gettext_noop("Suspect counts for %(day)s in %(count)s categories: %(names)s.")
+        params |= {"count": len(suspect), "names": ", ".join(suspect)}
+    else:
+        template = gettext_noop("The counts of %(day)s look normal in %(count)s categories.")
+        params |= {"count": len(categories)}
+    return EditorText(template, params)
 
 
 def day_integrity(*, day: date) -> DayIntegrity:
@@ -390,10 +469,30 @@ def latest_claimed_day() -> date | None:
 def integrity_lines(integrity: DayIntegrity) -> list[str]:
     """The verdict for the build's output: one line per suspect category with its figures
     (each contains "suspect"), and the feeds' problems."""
-    lines = [f"Integrity of {integrity.day}: {integrity.kind}. {integrity.summary}"]
-    for category in integrity.suspect_categories:
-        lines.append(
-            f"  suspect {category.category}: {category.figures()}. {'; '.join(category.reasons)}"
+    lines: list[str] = [
+        EditorText(
+            gettext_noop("Integrity of %(day)s: %(kind)s. %(summary)s"),
+            {
+                "day": str(integrity.day),
+                "kind": kind_word(integrity.kind),
+                "summary": integrity.summary,
+            },
         )
-    lines += [f"  feed problem, suspect day: {p.feed}: {p.problem}" for p in integrity.feeds]
+    ]
+    for category in integrity.suspect_categories:
+        reasons = joined(category.reasons)
+        line = EditorText(
+            gettext_noop("suspect %(category)s: %(figures)s. %(reasons)s"),
+            {"category": category.category, "figures": category.figures(), "reasons": reasons},
+        )
+        lines.append(indent(line))
+    lines += [
+        indent(
+            EditorText(
+                gettext_noop("feed problem, suspect day: %(feed)s: %(problem)s"),
+                {"feed": p.feed, "problem": p.problem},
+            )
+        )
+        for p in integrity.feeds
+    ]
     return lines

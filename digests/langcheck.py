@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import groupby, pairwise
 
+from django.utils.translation import gettext_noop
+
+from .editor_text import EditorText, plural_text
+
 # Letters (with the combining signs of the Indic, Thai, Hebrew and Arabic blocks, which are not
 # letters to Python), with inner hyphens or apostrophes; digits and punctuation split words.
 _LETTER = r"(?:[^\W\d_]|[\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0900-\u0963\u0e31-\u0e4e])"
@@ -97,21 +101,33 @@ LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
     },
 }
 _CJK = "cjk"  # Chinese characters and kana in one run, when both are foreign
-_SCRIPT_NAMES = {HANGUL: "Korean", HAN: "Chinese", KANA: "Japanese", ASCII: "Latin"}
+# The names editors read (gettext_noop: translated where the admin shows a flag).
+_SCRIPT_NAMES = {
+    HANGUL: gettext_noop("Korean"),
+    HAN: gettext_noop("Chinese"),
+    KANA: gettext_noop("Japanese"),
+    ASCII: gettext_noop("Latin"),
+    CYRILLIC: gettext_noop("Cyrillic"),
+    GREEK: gettext_noop("Greek"),
+    "arabic": gettext_noop("Arabic"),
+    "hebrew": gettext_noop("Hebrew"),
+    "thai": gettext_noop("Thai"),
+    "devanagari": gettext_noop("Devanagari"),
+}
 _SCRIPT_ORDER = (HAN, KANA, HANGUL, CYRILLIC, GREEK, "arabic", "hebrew", "thai", "devanagari")
 _LANGUAGE_NAMES = {
-    "ko": "Korean",
-    "en": "English",
-    "ja": "Japanese",
-    "zh": "Chinese",
-    "fr": "French",
-    "de": "German",
-    "es": "Spanish",
-    "pt": "Portuguese",
-    "it": "Italian",
-    "ru": "Russian",
-    "uk": "Ukrainian",
-    "el": "Greek",
+    "ko": gettext_noop("Korean"),
+    "en": gettext_noop("English"),
+    "ja": gettext_noop("Japanese"),
+    "zh": gettext_noop("Chinese"),
+    "fr": gettext_noop("French"),
+    "de": gettext_noop("German"),
+    "es": gettext_noop("Spanish"),
+    "pt": gettext_noop("Portuguese"),
+    "it": gettext_noop("Italian"),
+    "ru": gettext_noop("Russian"),
+    "uk": gettext_noop("Ukrainian"),
+    "el": gettext_noop("Greek"),
 }
 # Letters only Vietnamese uses among Latin-script languages, and its hook-above / dot-below tones.
 _VIETNAMESE_LETTERS = frozenset("ăâđêôơưĂÂĐÊÔƠƯ")
@@ -217,7 +233,13 @@ def language_issues(
     checked = [w for w in words if w.text.casefold() not in allowed]
     name = language_name(language)
     problems = [
-        LanguageProblem("language", f"{label} characters in {name} text: {listing(runs)}")
+        LanguageProblem(
+            "language",
+            EditorText(
+                gettext_noop("%(script)s characters in %(language)s text: %(words)s"),
+                {"script": label, "language": name, "words": listing(runs)},
+            ),
+        )
         for label, runs in foreign_runs(words=checked, expected=expected)
     ]
     wrong, foreign = wrong_language_problem(
@@ -235,10 +257,17 @@ def language_issues(
 def korean_word_problems(*, words: list[Word]) -> list[LanguageProblem]:
     problems = []
     if accented := accented_phrases(words):
-        label = "Vietnamese words" if any(map(looks_vietnamese, accented)) else "Accented words"
-        problems.append(LanguageProblem("language", f"{label}: {listing(accented)}"))
+        if any(map(looks_vietnamese, accented)):
+            template = gettext_noop("Vietnamese words: %(words)s")
+        else:
+            template = gettext_noop("Accented words: %(words)s")
+        message = EditorText(template, {"words": listing(accented)})
+        problems.append(LanguageProblem("language", message))
     if fused := [w.text for w in words if is_fused_latin(w)]:
-        message = f"English fragments fused into Korean words: {listing(unique(fused))}"
+        message = EditorText(
+            gettext_noop("English fragments fused into Korean words: %(words)s"),
+            {"words": listing(unique(fused))},
+        )
         problems.append(LanguageProblem("fused_latin", message))
     return problems
 
@@ -285,7 +314,8 @@ def _cjk_script(run: str) -> str:
 
 
 def script_label(script: str) -> str:
-    return _SCRIPT_NAMES.get(script, script.capitalize())
+    name = _SCRIPT_NAMES.get(script)
+    return EditorText(name) if name else script.capitalize()
 
 
 # --- Words ------------------------------------------------------------------------------------
@@ -388,16 +418,24 @@ def wrong_language_problem(
     name = language_name(language)
     checked = [w for w in words if w.text.casefold() not in allowed]
     if not checked:
-        return (None if text.strip() else "text is empty"), []
+        return (None if text.strip() else EditorText(gettext_noop("text is empty"))), []
     expected = LANGUAGE_SCRIPTS[language]
     reader = ProseReader(terms)
     share = sum(1 for w in checked if w.scripts & expected) / len(checked)
     whole = [Paragraph(0, text)]
     if share < 0.5:
-        mostly = f"text is mostly not {name} ({share:.0%} of words are {name})"
+        params = {"language": name, "share": f"{share:.0%}"}
         if other := reads_as(reader.function_words(text), language):
-            return f"{mostly}; it reads as {language_name(other)}", whole
-        return mostly, []  # in no profiled language: its words may still name it (Vietnamese)
+            template = gettext_noop(
+                "text is mostly not %(language)s (%(share)s of words are %(language)s); "
+                "it reads as %(other)s"
+            )
+            return EditorText(template, params | {"other": language_name(other)}), whole
+        template = gettext_noop(
+            "text is mostly not %(language)s (%(share)s of words are %(language)s)"
+        )
+        # In no profiled language: its words may still name it (Vietnamese).
+        return EditorText(template, params), []
     if expected & LATIN:
         if language not in _FUNCTION_WORDS:
             return None, []  # no profile: its prose cannot be told from a profiled language's
@@ -484,10 +522,17 @@ def paragraphs_with_words(text: str, words: list[Word]) -> list[tuple[Paragraph,
 
 
 def mostly_message(counts: Counter[str], *, language: str, other: str) -> str:
-    name, other_name = language_name(language), language_name(other)
-    return (
-        f"text is mostly not {name}: it reads as {other_name} ({counts[other]} {other_name} "
-        f"function words, {counts[language]} {name})"
+    return EditorText(
+        gettext_noop(
+            "text is mostly not %(language)s: it reads as %(other)s (%(other_count)s %(other)s "
+            "function words, %(count)s %(language)s)"
+        ),
+        {
+            "language": language_name(language),
+            "other": language_name(other),
+            "other_count": counts[other],
+            "count": counts[language],
+        },
     )
 
 
@@ -495,11 +540,32 @@ def paragraphs_message(found: list[tuple[Paragraph, str]], *, name: str) -> str 
     if not found:
         return None
     count = len(found)
-    languages = " and ".join(unique([language_name(other) for _, other in found]))
+    codes = unique([other for _, other in found])
     first = " ".join(found[0][0].text.split())
-    return (
-        f"{count} paragraph{'s' if count > 1 else ''} written in {languages} instead of {name}: "
-        f"“{shorten(first, 80)}”"
+    return plural_text(
+        gettext_noop(
+            "%(count)s paragraph written in %(languages)s instead of %(language)s: “%(paragraph)s”"
+        ),
+        gettext_noop(
+            "%(count)s paragraphs written in %(languages)s instead of %(language)s: “%(paragraph)s”"
+        ),
+        count,
+        {
+            "count": count,
+            "languages": names_joined([language_name(code) for code in codes]),
+            "language": name,
+            "paragraph": shorten(first, 80),
+        },
+    )
+
+
+def names_joined(names: list[str]) -> str:
+    """ "French and German", each name translatable."""
+    if len(names) == 1:
+        return names[0]
+    return EditorText(
+        gettext_noop("%(first)s and %(second)s"),
+        {"first": names_joined(names[:-1]), "second": names[-1]},
     )
 
 
@@ -515,7 +581,8 @@ def allowed_words(terms: Iterable[str]) -> set[str]:
 
 
 def language_name(language: str) -> str:
-    return _LANGUAGE_NAMES.get(language, language)
+    name = _LANGUAGE_NAMES.get(language)
+    return EditorText(name) if name else language
 
 
 def unique(items: list[str]) -> list[str]:
@@ -529,4 +596,8 @@ def shorten(text: str, limit: int) -> str:
 def listing(items: list[str]) -> str:
     shown = ", ".join(items[:_MAX_LISTED])
     more = len(items) - _MAX_LISTED
-    return f"{shown} (+{more} more)" if more > 0 else shown
+    if more > 0:
+        return EditorText(
+            gettext_noop("%(shown)s (+%(more)s more)"), {"shown": shown, "more": more}
+        )
+    return shown

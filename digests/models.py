@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 class Category(models.Model):
@@ -258,11 +259,16 @@ class Digest(models.Model):
         verbose_name = _("digest")
         verbose_name_plural = _("digests")
         ordering = ["-date"]
+        # Stored in English (the migrations' names); the admin shows them translated
+        # (newsletter/auth_admin.py).
         permissions = [
-            ("approve_digest", "Can approve a digest, schedule and cancel its send"),
-            ("send_test_digest", "Can send a test of a digest"),
-            ("regenerate_section", "Can regenerate a section summary with the LLM"),
-            ("resend_digest", "Can resend a digest to deliveries in an unknown state"),
+            ("approve_digest", gettext_noop("Can approve a digest, schedule and cancel its send")),
+            ("send_test_digest", gettext_noop("Can send a test of a digest")),
+            ("regenerate_section", gettext_noop("Can regenerate a section summary with the LLM")),
+            (
+                "resend_digest",
+                gettext_noop("Can resend a digest to deliveries in an unknown state"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -408,6 +414,9 @@ class SectionRevision(models.Model):
     section = models.ForeignKey(
         DigestSection, verbose_name=_("section"), on_delete=models.CASCADE, related_name="revisions"
     )
+    # The report's language: blank for the first language's (DigestSection.summary), else the
+    # language of one of the section's SectionReports.
+    language = models.CharField(verbose_name=_("language"), max_length=8, blank=True, default="")
     summary = models.TextField(verbose_name=_("summary"), blank=True)
     summary_source = models.CharField(
         verbose_name=_("summary source"), max_length=10, choices=SummarySource.choices
@@ -441,6 +450,8 @@ class Regeneration(models.Model):
         on_delete=models.CASCADE,
         related_name="regenerations",
     )
+    # The report to rewrite: blank for the first language's, else another offered language's.
+    language = models.CharField(verbose_name=_("language"), max_length=8, blank=True, default="")
     status = models.CharField(
         verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
     )
@@ -619,6 +630,11 @@ class DailyRun(models.Model):
         help_text=_("The day's counts look short or stale"),
     )
     reasons = models.JSONField(verbose_name=_("reasons"), default=list, blank=True)
+    # Beside each reason (same order), its template and parameters (digests/editor_text.py), or
+    # null: the admin shows the reasons in the editor's language, the English above elsewhere.
+    reason_texts = models.JSONField(
+        verbose_name=_("reasons' templates"), default=list, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("daily run")

@@ -16,8 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .build import NO_ANNOUNCEMENTS, BuildReport, digest_build, latest_announcement_day
+from .editor_text import EditorText, text_json, unindent
 from .ingest import FeedFetchResult, feeds_fetch
 from .integrity import DayIntegrity, day_integrity, integrity_lines, latest_claimed_day
 from .models import DailyRun, Digest, LLMCall
@@ -29,10 +31,13 @@ Log = Callable[[str], None]
 # The way out when no feed answers (no network, a proxy, arXiv down): the sample feed kept in this
 # repository, or a feed file or URL the operator has.
 SAMPLE_FEED = "tests/fixtures/feeds/arxiv_rss2_sample.xml"
-OFFLINE_HINT = (
-    f"To try it offline, run it on the sample feed: `bash scripts/run.sh --feed {SAMPLE_FEED}` "
-    "(or `manage.py run_daily` with the same --feed), or --feed FILE_OR_URL with a feed file or "
-    "a URL you can reach."
+OFFLINE_HINT = EditorText(
+    gettext_noop(
+        "To try it offline, run it on the sample feed: `bash scripts/run.sh --feed %(feed)s` "
+        "(or `manage.py run_daily` with the same --feed), or --feed FILE_OR_URL with a feed file "
+        "or a URL you can reach."
+    ),
+    {"feed": SAMPLE_FEED},
 )
 
 
@@ -100,7 +105,10 @@ def daily_steps(
     outcome.fetched = feeds_fetch(urls=urls, log=say)
     if outcome.all_feeds_failed:
         errors = "; ".join(f"{r.feed_url}: {r.error}" for r in outcome.fetched)
-        outcome.reason = f"Every feed failed; nothing built. {errors.rstrip('.')}. {OFFLINE_HINT}"
+        outcome.reason = EditorText(
+            gettext_noop("Every feed failed; nothing built. %(errors)s. %(hint)s"),
+            {"errors": errors.rstrip("."), "hint": OFFLINE_HINT},
+        )
         say(outcome.reason)
         return
     if day is None:
@@ -112,12 +120,18 @@ def daily_steps(
         outcome.day = day
         built = day is None or Digest.objects.filter(date=day).exists()
         if new_papers_fetched(outcome.fetched) == 0 and built:
-            outcome.reason = (
-                f"No new announcements since {day}: no digest built ({NO_ANNOUNCEMENTS})."
-            )
             outcome.empty_day = empty_day_judge(latest=day)
+            params = {"day": str(day), "why": NO_ANNOUNCEMENTS}
             if outcome.empty_day is not None:
-                outcome.reason += f" {outcome.empty_day.summary}"
+                template = gettext_noop(
+                    "No new announcements since %(day)s: no digest built (%(why)s). %(verdict)s"
+                )
+                params["verdict"] = outcome.empty_day.summary
+            else:
+                template = gettext_noop(
+                    "No new announcements since %(day)s: no digest built (%(why)s)."
+                )
+            outcome.reason = EditorText(template, params)
             say(outcome.reason)
             return
     outcome.day = day
@@ -150,13 +164,19 @@ def run_reasons(outcome: DailyOutcome, error: BaseException | None) -> list[str]
     error that stopped it."""
     reasons = [outcome.reason] if outcome.reason else []
     if outcome.failed_feeds and not outcome.all_feeds_failed:
-        reasons.append(f"{len(outcome.failed_feeds)} of {len(outcome.fetched)} feeds failed")
+        reasons.append(
+            EditorText(
+                gettext_noop("%(failed)s of %(count)s feeds failed"),
+                {"failed": len(outcome.failed_feeds), "count": len(outcome.fetched)},
+            )
+        )
         reasons += [f"{r.feed_url}: {r.error}" for r in outcome.failed_feeds]
     reasons += suspect_reasons(outcome.build)
     if outcome.empty_day is not None and outcome.empty_day.suspect:
-        reasons += [line.strip() for line in integrity_lines(outcome.empty_day)[1:]]
+        reasons += [unindent(line) for line in integrity_lines(outcome.empty_day)[1:]]
     if error is not None:
-        reasons.append(f"Stopped by an error: {type(error).__name__}: {error}".rstrip(": "))
+        said = f"{type(error).__name__}: {error}".rstrip(": ")
+        reasons.append(EditorText(gettext_noop("Stopped by an error: %(error)s"), {"error": said}))
     return reasons
 
 
@@ -165,7 +185,7 @@ def suspect_reasons(build: BuildReport | None) -> list[str]:
     category with its figures, the feeds' problems."""
     if build is None or not build.suspect:
         return []
-    return [line.strip() for line in build.integrity_lines]
+    return [unindent(line) for line in build.integrity_lines]
 
 
 def run_llm_usage(run: DailyRun, day: date | None) -> tuple[int, Decimal]:
@@ -189,7 +209,9 @@ def run_finish(*, run: DailyRun, outcome: DailyOutcome, error: BaseException | N
     run.suspect = bool(suspect_reasons(build)) or bool(
         outcome.empty_day is not None and outcome.empty_day.suspect
     )
-    run.reasons = run_reasons(outcome, error)
+    reasons = run_reasons(outcome, error)
+    run.reasons = [str(reason) for reason in reasons]
+    run.reason_texts = [text_json(reason) for reason in reasons]
     run.finished_at = timezone.now()
     run.save()
 

@@ -30,12 +30,20 @@ from .approval import digest_unapprove
 from .editing import (
     admin_log,
     digest_touch,
+    report_flags_refresh,
     section_flags_refresh,
     section_input,
     section_revision_save,
 )
 from .llm import LLMUnavailable, llm_usage_for
-from .models import Digest, DigestSection, Regeneration, SectionRevision, SummarySource
+from .models import (
+    Digest,
+    DigestSection,
+    Regeneration,
+    SectionReport,
+    SectionRevision,
+    SummarySource,
+)
 from .summarize import SectionSummary, section_summarize_fresh, weekly_section_summarize_fresh
 from .weekly import weekly_section_input
 
@@ -67,9 +75,12 @@ class Restored:
 # --- Asking for one ---------------------------------------------------------------------------
 
 
-def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
-    """A queued regeneration of the section. The caller starts its task after commit
-    (`tasks.regeneration_enqueue`): this module never enqueues."""
+def regeneration_request(*, section: DigestSection, by: str, language: str = "") -> Regeneration:
+    """A queued regeneration of the section's report in `language` (blank: the first
+    language's, DigestSection.summary; else another offered language's SectionReport). The
+    caller starts its task after commit (`tasks.regeneration_enqueue`): this module never
+    enqueues."""
+    language = report_language(language)
     with transaction.atomic():
         # Serialises two editors asking at once (a row lock on PostgreSQL).
         digest = Digest.objects.select_for_update().get(pk=section.digest_id)
@@ -79,7 +90,10 @@ def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
                 % {"date": digest.date, "status": digest.get_status_display()}
             )
         regenerations_abandon(section=section)
-        if Regeneration.objects.filter(section=section, status__in=ACTIVE_STATUSES).exists():
+        active = Regeneration.objects.filter(
+            section=section, language=language, status__in=ACTIVE_STATUSES
+        )
+        if active.exists():
             raise RegenerationRefused(
                 _(
                     "A regeneration of the %(category)s summary is already under way: "
@@ -87,8 +101,21 @@ def regeneration_request(*, section: DigestSection, by: str) -> Regeneration:
                 )
                 % {"category": section.category.name}
             )
-        regeneration = Regeneration.objects.create(section=section, requested_by=by[:150])
+        regeneration = Regeneration.objects.create(
+            section=section, language=language, requested_by=by[:150]
+        )
     return regeneration
+
+
+def report_language(language: str) -> str:
+    """ "" for the first language (its report is DigestSection.summary), else an offered one."""
+    if not language or language == settings.DIGEST_LANGUAGE:
+        return ""
+    if language not in settings.DIGEST_LANGUAGES:
+        raise RegenerationRefused(
+            _("%(language)s is not a language this newsletter offers.") % {"language": language}
+        )
+    return language
 
 
 def abandon_after() -> timedelta:
@@ -148,7 +175,7 @@ def regeneration_apply(*, regeneration: Regeneration) -> None:
     if not source.papers:
         raise RegenerationFailed("The section has no papers: there is nothing to summarise.")
     papers = [p.pk for p in source.papers]
-    language, day = settings.DIGEST_LANGUAGE, section.digest.date
+    language, day = regeneration.language or settings.DIGEST_LANGUAGE, section.digest.date
     try:
         if section.digest.kind == Digest.Kind.WEEKLY:  # from the week's reports and papers
             item = weekly_section_input(section)
@@ -184,13 +211,14 @@ def section_replace(
                 "its citations would not match. Regenerate it again."
             )
         by = regeneration.requested_by or ACTOR
+        report = report_for(section=section, language=regeneration.language)
         revision = section_revision_save(
-            section=section, reason=SectionRevision.Reason.REGENERATE, by=by
+            section=report, reason=SectionRevision.Reason.REGENERATE, by=by
         )
-        section.summary = summary.text
-        section.summary_source = SummarySource.LLM
-        section.flags = summary.flags
-        section.save(update_fields=["summary", "summary_source", "flags"])
+        report.summary = summary.text
+        report.summary_source = SummarySource.LLM
+        report.flags = summary.flags
+        report.save(update_fields=report_fields(report))
         # A person asked for it: automatic approval must not take the issue behind their back.
         digest_touch(digest_id=digest.pk, by=ACTOR, reviewed=bool(regeneration.requested_by))
         if digest.status == Digest.Status.APPROVED:
@@ -198,6 +226,22 @@ def section_replace(
         regeneration_finish(
             regeneration=regeneration, status=Regeneration.Status.DONE, revision=revision
         )
+
+
+def report_for(*, section: DigestSection, language: str) -> DigestSection | SectionReport:
+    """The report of the section in `language` ("" : the section itself), locked; a report
+    in another language not written yet is made (empty) here."""
+    if not language:
+        return section
+    report, _created = SectionReport.objects.select_for_update().get_or_create(
+        section=section, language=language
+    )
+    return report
+
+
+def report_fields(report: DigestSection | SectionReport) -> list[str]:
+    fields = ["summary", "summary_source", "flags"]
+    return [*fields, "updated_at"] if isinstance(report, SectionReport) else fields
 
 
 def regeneration_fail(*, regeneration: Regeneration, error: str) -> None:
@@ -267,12 +311,16 @@ def revision_restore(*, revision: SectionRevision, by: str) -> Restored:
                 % {"status": digest.get_status_display()}
             )
         section = DigestSection.objects.select_for_update().get(pk=revision.section_id)
-        kept = section_revision_save(section=section, reason=SectionRevision.Reason.RESTORE, by=by)
-        section.summary = revision.summary
-        section.summary_source = revision.summary_source
-        section.flags = list(revision.flags)
-        section.save(update_fields=["summary", "summary_source", "flags"])
-        section_flags_refresh(section=section, sources_changed=False)
+        report = report_for(section=section, language=revision.language)
+        kept = section_revision_save(section=report, reason=SectionRevision.Reason.RESTORE, by=by)
+        report.summary = revision.summary
+        report.summary_source = revision.summary_source
+        report.flags = list(revision.flags)
+        report.save(update_fields=report_fields(report))
+        if isinstance(report, SectionReport):
+            report_flags_refresh(report=report, section=section, sources_changed=False)
+        else:
+            section_flags_refresh(section=section, sources_changed=False)
         digest_touch(digest_id=digest.pk, by=by, reviewed=True)
         unapproved = digest.status == Digest.Status.APPROVED
         if unapproved:

@@ -35,7 +35,9 @@ from itertools import groupby
 from typing import Protocol
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
+
+from .editor_text import EditorText, plural_text
 
 # Labels for the editors' admin, for every code of the summary checks (langcheck's too).
 CHECK_LABELS: dict[str, str | Promise] = {
@@ -149,11 +151,25 @@ def repeated_in(sentences: Iterable[Sentence]) -> str | None:
         return None
     group = max(repeated, key=len)
     others = len(repeated) - 1
-    more = f" (and {others} more repeated sentence{'s' if others > 1 else ''})" if others else ""
-    numbers = ", only its numbers changing" if len({s.same for s in group}) > 1 else ""
-    return (
-        f"the same sentence appears {len(group)} times{numbers}: "
-        f"“{shorten(group[0].written, 80)}”{more}"
+    more = (
+        plural_text(
+            gettext_noop(" (and %(count)s more repeated sentence)"),
+            gettext_noop(" (and %(count)s more repeated sentences)"),
+            others,
+            {"count": others},
+        )
+        if others
+        else ""
+    )
+    if len({s.same for s in group}) > 1:
+        template = gettext_noop(
+            "the same sentence appears %(count)s times, only its numbers changing: "
+            "“%(sentence)s”%(more)s"
+        )
+    else:
+        template = gettext_noop("the same sentence appears %(count)s times: “%(sentence)s”%(more)s")
+    return EditorText(
+        template, {"count": len(group), "sentence": shorten(group[0].written, 80), "more": more}
     )
 
 
@@ -265,12 +281,29 @@ def copied_message(copies: list[Copy]) -> str | None:
         return None
     first = copies[0]
     shorter = min(first.original, first.copy, key=lambda p: len(p.shingles))
-    more = len(copies) - 1
-    return (
-        f"the summary citing {citation(first.copy.cited)} repeats the one citing "
-        f"{citation(first.original.cited)} ({first.similarity:.0%} the same text): "
-        f"“{shorten(shorter.sentences[0].written, 80)}”"
-        + (f" (and {more} more copied passage{'s' if more > 1 else ''})" if more else "")
+    count = len(copies) - 1
+    more = (
+        plural_text(
+            gettext_noop(" (and %(count)s more copied passage)"),
+            gettext_noop(" (and %(count)s more copied passages)"),
+            count,
+            {"count": count},
+        )
+        if count
+        else ""
+    )
+    return EditorText(
+        gettext_noop(
+            "the summary citing %(copy)s repeats the one citing %(original)s (%(similarity)s "
+            "the same text): “%(sentence)s”%(more)s"
+        ),
+        {
+            "copy": citation(first.copy.cited),
+            "original": citation(first.original.cited),
+            "similarity": f"{first.similarity:.0%}",
+            "sentence": shorten(shorter.sentences[0].written, 80),
+            "more": more,
+        },
     )
 
 
@@ -296,13 +329,20 @@ def uncited_problem(*, cited: frozenset[int], titles: Sequence[str]) -> str | No
     if not missing:
         return None
     if len(missing) == len(titles):
-        return f"cites none of its {len(titles)} papers: no [n] citation in the report"
+        return EditorText(
+            gettext_noop("cites none of its %(count)s papers: no [n] citation in the report"),
+            {"count": len(titles)},
+        )
     shown = ", ".join(
         f"[{n}] “{shorten(' '.join(titles[n - 1].split()), 50)}”"
         for n in missing[:_MAX_UNCITED_LISTED]
     )
     more = len(missing) - _MAX_UNCITED_LISTED
-    return f"never cites {shown}" + (f" (+{more} more)" if more > 0 else "")
+    if more > 0:
+        return EditorText(
+            gettext_noop("never cites %(papers)s (+%(more)s more)"), {"papers": shown, "more": more}
+        )
+    return EditorText(gettext_noop("never cites %(papers)s"), {"papers": shown})
 
 
 # --- Headings ---------------------------------------------------------------------------------
@@ -354,7 +394,12 @@ def heading_problem(*, text: str, language: str, headings: Sequence[str]) -> str
     missing = [f"**{h}**" for role, h in enumerate(headings) if role not in found]
     if not missing:
         return None
-    return f"missing the heading{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return plural_text(
+        gettext_noop("missing the heading %(headings)s"),
+        gettext_noop("missing the headings %(headings)s"),
+        len(missing),
+        {"headings": ", ".join(missing)},
+    )
 
 
 def heading_texts(text: str) -> list[str]:
@@ -432,15 +477,20 @@ _WINDOW = 250  # characters around an instruction where its payload is looked fo
 
 def injection_problems(*, text: str, papers: Sequence[PaperText]) -> list[str]:
     report = _folded(text)
-    problems = []
+    problems: list[str] = []
     for n, paper in enumerate(papers, start=1):
         title = _folded(paper.title)
         for phrase in injected_phrases(f"{paper.title}\n{paper.abstract}"):
             if phrase in report and phrase not in title:
                 problems.append(
-                    f"contains “{phrase}”, the text an instruction hidden in paper [{n}] asks "
-                    "for: the report may follow the paper's instructions instead of "
-                    "summarising it"
+                    EditorText(
+                        gettext_noop(
+                            "contains “%(phrase)s”, the text an instruction hidden in paper "
+                            "[%(n)s] asks for: the report may follow the paper's instructions "
+                            "instead of summarising it"
+                        ),
+                        {"phrase": phrase, "n": n},
+                    )
                 )
     return problems
 

@@ -21,10 +21,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
+from .editor_text import EditorText, text_json
 from .langcheck import language_issues
 from .llm import (
     BudgetExceeded,
@@ -76,7 +78,7 @@ class SectionInput:
 class SectionSummary:
     text: str
     source: Source
-    flags: list[dict[str, str]] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ def reports_checked(
     request_of: Callable[[_Item, list[str]], LLMRequest],
     section_of: Callable[[_Item], SectionInput],
     language: str,
-) -> tuple[list[LLMOutcome], list[list[dict[str, str]]], dict[int, LLMOutcome]]:
+) -> tuple[list[LLMOutcome], list[list[dict[str, Any]]], dict[int, LLMOutcome]]:
     """Each item's report asked for (in parallel), checked, and asked again once, with the
     problems found, where the checks found any: the first answers, their problems, and the
     second answers by the item's index."""
@@ -254,7 +256,7 @@ def section_result(
     section: SectionInput,
     language: str,
     first: LLMOutcome,
-    first_problems: list[dict[str, str]],
+    first_problems: list[dict[str, Any]],
     retry: LLMOutcome | None,
 ) -> SectionSummary:
     if not first.ok:
@@ -270,14 +272,17 @@ def section_result(
 
 def report_problems(
     *, outcome: LLMOutcome, section: SectionInput, language: str
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The checks' flags on a report, and "truncated" when it was cut off at max_tokens."""
     flags = summary_problems(text=outcome.text, section=section, language=language)
     if outcome.truncated:
         limit = outcome.request.max_tokens
-        message = (
-            f"the report was cut off at the length limit ({limit} tokens, "
-            "LLM_REPORT_MAX_TOKENS): write a shorter report"
+        message = EditorText(
+            gettext_noop(
+                "the report was cut off at the length limit (%(limit)s tokens, "
+                "LLM_REPORT_MAX_TOKENS): write a shorter report"
+            ),
+            {"limit": limit},
         )
         flags.append(flag("truncated", message))
     return flags
@@ -378,7 +383,7 @@ def _shorten(text: str, limit: int) -> str:
 
 def summary_problems(
     *, text: str, section: SectionInput, language: str, contract: bool = True
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Flags for what is wrong with a report, one per problem found; empty when it can be
     published as it is. `contract`: also what the prompt asks of a report (every paper cited,
     its headings); an editor's own text is judged without those."""
@@ -397,21 +402,42 @@ def summary_problems(
     return flags + [flag(code, message) for code, message in checks]
 
 
-def flag(code: str, message: str) -> dict[str, str]:
-    return {"code": code, "message": message}
+def flag(code: str, message: str) -> dict[str, Any]:
+    """A flag for editors: its code and English message, and the message's template and
+    parameters when it has them, so the admin shows it in the editor's language
+    (editor_text.text_shown)."""
+    found: dict[str, Any] = {"code": code, "message": str(message)}
+    if (translatable := text_json(message)) is not None:
+        found |= translatable
+    return found
 
 
 def reference_problems(*, text: str, section: SectionInput) -> list[str]:
     count = len(section.papers)
-    problems = []
+    problems: list[str] = []
     if bad := sorted({n for n in cited_in(text) if not 1 <= n <= count}):
         listed = ", ".join(f"[{n}]" for n in bad)
-        problems.append(f"cites {listed} but only [1]..[{count}] exist")
+        problems.append(
+            EditorText(
+                gettext_noop("cites %(listed)s but only [1]..[%(count)s] exist"),
+                {"listed": listed, "count": count},
+            )
+        )
     known = {p.arxiv_id for p in section.papers}
     if ids := sorted({i for i in _ARXIV_ID.findall(text) if i not in known}):
-        problems.append(f"mentions arXiv ids not in this section: {', '.join(ids)}")
+        problems.append(
+            EditorText(
+                gettext_noop("mentions arXiv ids not in this section: %(ids)s"),
+                {"ids": ", ".join(ids)},
+            )
+        )
     if urls := _URL.findall(text):
-        problems.append(f"contains links, which are not allowed: {', '.join(urls[:3])}")
+        problems.append(
+            EditorText(
+                gettext_noop("contains links, which are not allowed: %(urls)s"),
+                {"urls": ", ".join(urls[:3])},
+            )
+        )
     return problems
 
 
@@ -445,8 +471,11 @@ def extractive_summary(
     return SectionSummary(text=text, source="fallback", flags=fallback_flags(outcome))
 
 
-def fallback_flags(outcome: LLMOutcome) -> list[dict[str, str]]:
-    flags = [flag("fallback", f"extractive summary: no LLM report ({outcome.error})")]
+def fallback_flags(outcome: LLMOutcome) -> list[dict[str, Any]]:
+    fallback = EditorText(
+        gettext_noop("extractive summary: no LLM report (%(error)s)"), {"error": outcome.error}
+    )
+    flags = [flag("fallback", fallback)]
     if outcome.budget_exceeded:
         flags.append(flag("budget", outcome.error))
     elif outcome.error_kind in ("stalled", "loop", "context"):
@@ -582,7 +611,7 @@ def weekly_result(
     item: WeeklySectionInput,
     language: str,
     first: LLMOutcome,
-    problems: list[dict[str, str]],
+    problems: list[dict[str, Any]],
     retry: LLMOutcome | None,
 ) -> SectionSummary:
     if not first.ok:

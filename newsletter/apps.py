@@ -10,6 +10,14 @@ class NewsletterConfig(AppConfig):
 
     name = "newsletter"
 
+    def ready(self) -> None:
+        # After the admin's autodiscovery (its app comes first): auth's admins are registered.
+        from django.contrib import admin
+
+        from .auth_admin import auth_admins_register
+
+        auth_admins_register(admin.site)
+
 
 class NewsletterAdminConfig(AdminConfig):
     """django.contrib.admin with the newsletter's site (newsletter.admin) as the default."""

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from digests.admin_views.workflow import change_url, digest_for, digest_url, issue_urlpatterns, log
+from digests.editor_text import text_shown, texts_shown
 from digests.models import Digest
 from digests.refetch import RefetchRefused, refetch_check
 from digests.tasks import refetch_enqueue
@@ -55,7 +56,7 @@ def category_row(category: dict[str, Any]) -> dict[str, Any]:
         "known": gettext("%(known)s of %(entries)s")
         % {"known": category.get("known", 0), "entries": entries},
         "suspect": bool(category.get("suspect")),
-        "reasons": list(category.get("reasons") or []),
+        "reasons": texts_shown(category.get("reasons"), category.get("reason_texts")),
     }
 
 
@@ -71,10 +72,16 @@ def integrity_context(request: HttpRequest, digest: Digest) -> dict[str, Any]:
         "judged": bool(judged),
         "kind": judged.get("kind", ""),
         "suspect": suspect,
-        "summary": judged.get("summary", ""),
+        "summary": text_shown(judged.get("summary_text"), judged.get("summary", "")),
         "rows": rows,
         "suspect_count": sum(1 for row in rows if row["suspect"]),
-        "feeds": list(judged.get("feeds", [])),
+        "feeds": [
+            {
+                "feed": p.get("feed", ""),
+                "problem": text_shown(p.get("problem_text"), p.get("problem", "")),
+            }
+            for p in judged.get("feeds", [])
+        ],
         "draft": digest.status == Digest.Status.DRAFT,
         "can_refetch": suspect
         and digest.status == Digest.Status.DRAFT

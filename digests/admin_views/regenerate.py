@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -31,10 +33,17 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from digests.editing import admin_log, flag_label, section_input
+from digests.editing import admin_log, flags_shown, section_input
 from digests.llm import llm_enabled
 from digests.markdown import markdown_html
-from digests.models import Digest, DigestSection, Regeneration, SectionRevision, SummarySource
+from digests.models import (
+    Digest,
+    DigestSection,
+    Regeneration,
+    SectionReport,
+    SectionRevision,
+    SummarySource,
+)
 from digests.regenerate import (
     ACTIVE_STATUSES,
     EDITABLE_STATUSES,
@@ -43,6 +52,7 @@ from digests.regenerate import (
     regeneration_request,
     revision_restore,
 )
+from digests.report_languages import extra_languages
 from digests.tasks import regeneration_enqueue
 
 REGENERATE_PERMISSION = "digests.regenerate_section"
@@ -88,8 +98,9 @@ def change_url(digest_id: int, section_id: int | None = None) -> str:
     return f"{url}#regenerate-{section_id}" if section_id else url
 
 
-def regenerate_url(section: DigestSection) -> str:
-    return reverse("admin:digests_digest_section_regenerate", args=[section.digest_id, section.pk])
+def regenerate_url(section: DigestSection, language: str = "") -> str:
+    url = reverse("admin:digests_digest_section_regenerate", args=[section.digest_id, section.pk])
+    return f"{url}?{urlencode({'language': language})}" if language else url
 
 
 def status_url(regeneration: Regeneration, digest_id: int) -> str:
@@ -136,19 +147,22 @@ def section_regenerate_view(
     section = get_object_or_404(
         DigestSection.objects.select_related("category"), pk=section_id, digest=digest
     )
+    language = chosen_language(request)
     if request.method == "POST":
-        return regeneration_start(request, digest=digest, section=section)
-    active = section.regenerations.filter(status__in=ACTIVE_STATUSES).first()
+        return regeneration_start(request, digest=digest, section=section, language=language)
+    active = section.regenerations.filter(language=language, status__in=ACTIVE_STATUSES).first()
+    report = current_report(section, language)
     context = page_context(
         request,
         model_admin,
         digest,
-        gettext("Regenerate the %(name)s summary") % {"name": section.category.name},
+        regenerate_title(section.category.name, language),
     ) | {
         "section": section,
+        "language": language,
         "papers": section_input(section).papers,
-        "current_html": markdown_html(text=section.summary),
-        "editor_text": section.summary_source == SummarySource.EDITOR,
+        "current_html": markdown_html(text=report.summary if report else ""),
+        "editor_text": report is not None and report.summary_source == SummarySource.EDITOR,
         "approved": digest.status == Digest.Status.APPROVED,
         "active": active,
         "llm_enabled": llm_enabled(),
@@ -158,15 +172,42 @@ def section_regenerate_view(
     return TemplateResponse(request, "admin/digests/regenerate/confirm.html", context)
 
 
+def chosen_language(request: HttpRequest) -> str:
+    """The report's language the page is about (`?language=`): "" for the first language's."""
+    language = request.GET.get("language", "")
+    if language == settings.DIGEST_LANGUAGE:
+        return ""
+    if language and language not in settings.DIGEST_LANGUAGES:
+        raise Http404
+    return language
+
+
+def current_report(section: DigestSection, language: str) -> DigestSection | SectionReport | None:
+    if not language:
+        return section
+    return section.reports.filter(language=language).first()
+
+
+def regenerate_title(name: str, language: str) -> str:
+    if language:
+        return gettext("Regenerate the %(name)s summary in %(language)s") % {
+            "name": name,
+            "language": language,
+        }
+    return gettext("Regenerate the %(name)s summary") % {"name": name}
+
+
 def regeneration_start(
-    request: HttpRequest, *, digest: Digest, section: DigestSection
+    request: HttpRequest, *, digest: Digest, section: DigestSection, language: str = ""
 ) -> HttpResponse:
     if not request.user.has_perm(REGENERATE_PERMISSION):
         raise PermissionDenied
-    name = section.category.name
+    name = section.category.name if not language else f"{section.category.name} ({language})"
     was_approved = digest.status == Digest.Status.APPROVED
     try:
-        regeneration = regeneration_request(section=section, by=request.user.get_username())
+        regeneration = regeneration_request(
+            section=section, by=request.user.get_username(), language=language
+        )
     except RegenerationRefused as exc:
         messages.error(request, gettext("Not regenerated: %(why)s") % {"why": exc})
         return HttpResponseRedirect(change_url(digest.pk, section.pk))
@@ -272,17 +313,18 @@ def revision_view(
     if request.method == "POST":
         return revision_restore_post(request, digest=digest, revision=revision)
     section = revision.section
+    current = current_report(section, revision.language)
     context = page_context(
         request,
         model_admin,
         digest,
-        gettext("A kept text of the %(name)s summary") % {"name": section.category.name},
+        gettext("A kept text of the %(name)s summary") % {"name": report_name(section, revision)},
     ) | {
         "section": section,
         "revision": revision,
         "revision_html": markdown_html(text=revision.summary),
-        "flags": [(flag_label(f.get("code", "")), f.get("message", "")) for f in revision.flags],
-        "same_as_current": revision.summary == section.summary,
+        "flags": flags_shown(revision.flags),
+        "same_as_current": current is not None and revision.summary == current.summary,
         "approved": digest.status == Digest.Status.APPROVED,
         "may_restore": request.user.has_perm(RESTORE_PERMISSION),
         "back_url": change_url(digest.pk, section.pk),
@@ -296,7 +338,7 @@ def revision_restore_post(
     if not request.user.has_perm(RESTORE_PERMISSION):
         raise PermissionDenied
     section = revision.section
-    name = section.category.name
+    name = report_name(section, revision)
     when = moment(revision.created_at)
     try:
         restored = revision_restore(revision=revision, by=request.user.get_username())
@@ -330,6 +372,12 @@ def revision_restore_post(
     return HttpResponseRedirect(change_url(digest.pk, section.pk))
 
 
+def report_name(section: DigestSection, revision: SectionRevision) -> str:
+    """The section's name, with the report's language when it is not the first one."""
+    name = section.category.name
+    return f"{name} ({revision.language})" if revision.language else name
+
+
 # --- The section's tools on the digest page ---------------------------------------------------
 
 
@@ -343,16 +391,26 @@ def excerpt(text: str) -> str:
 
 
 def section_tools_html(section: DigestSection) -> SafeString:
-    """Regenerate link, the latest regeneration's status (polled while under way) and the kept
-    texts, for a read-only field inside the digest's form: links only, no forms."""
+    """For the report in each language (the first, then each other offered one): regenerate
+    link, the latest regeneration's status (polled while under way) and the kept texts, for a
+    read-only field inside the digest's form: links only, no forms."""
+    status = Digest.objects.values_list("status", flat=True).get(pk=section.digest_id)
+    editable = status in EDITABLE_STATUSES
+    html = [language_tools_html(section, "", editable=editable)]
+    html += [language_tools_html(section, code, editable=editable) for code in extra_languages()]
+    return mark_safe("".join(html))  # noqa: S308 (each part rendered by an escaping template)
+
+
+def language_tools_html(section: DigestSection, language: str, *, editable: bool) -> str:
     digest_id = section.digest_id
-    status = Digest.objects.values_list("status", flat=True).get(pk=digest_id)
-    latest = section.regenerations.first()
-    revisions = list(section.revisions.all()[: HISTORY_SHOWN + 1])
+    latest = section.regenerations.filter(language=language).first()
+    revisions = list(section.revisions.filter(language=language)[: HISTORY_SHOWN + 1])
     context = {
         "section": section,
-        "editable": status in EDITABLE_STATUSES,
-        "regenerate_url": regenerate_url(section),
+        "language": language,
+        "anchor": f"regenerate-{section.pk}" + (f"-{language}" if language else ""),
+        "editable": editable,
+        "regenerate_url": regenerate_url(section, language),
         "latest": latest,
         "active": latest is not None and latest.status in ACTIVE_STATUSES,
         "status_url": status_url(latest, digest_id) if latest else "",
@@ -371,9 +429,10 @@ def section_tools_html(section: DigestSection) -> SafeString:
         "more_url": (
             reverse("admin:digests_sectionrevision_changelist")
             + f"?section__id__exact={section.pk}"
+            + (f"&language={language}" if language else "")
             if len(revisions) > HISTORY_SHOWN
             else ""
         ),
     }
     # The template escapes every value (feed and LLM text included).
-    return mark_safe(render_to_string("admin/digests/regenerate/_section_tools.html", context))  # noqa: S308
+    return render_to_string("admin/digests/regenerate/_section_tools.html", context)

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from digests.admin_views.readonly import ReadOnlyModelAdmin
+from digests.editor_text import texts_shown
 from digests.models import DailyRun
 from digests.pipeline import run_took
 
@@ -95,5 +96,11 @@ class DailyRunAdmin(ReadOnlyModelAdmin):
     def reasons_list(self, run: DailyRun) -> SafeString | str:
         if not run.reasons:
             return "-"
-        items = format_html_join("", "<li>{}</li>", ((reason,) for reason in run.reasons))
+        items = format_html_join("", "<li>{}</li>", ((reason,) for reason in reasons_shown(run)))
         return format_html('<ul class="run-reasons">{}</ul>', items)
+
+
+def reasons_shown(run: DailyRun) -> list[str]:
+    """The run's reasons in the editor's language (English for runs stored before their
+    templates were kept)."""
+    return texts_shown(run.reasons, run.reason_texts)

@@ -21,6 +21,7 @@ from digests.models import (
     LLMCacheEntry,
     LLMCall,
     Regeneration,
+    SectionReport,
     SectionRevision,
     SummarySource,
 )
@@ -338,3 +339,47 @@ def test_a_sent_issue_cannot_be_restored(section: DigestSection) -> None:
     with translation.override("en"), pytest.raises(RestoreRefused, match="sent"):
         revision_restore(revision=revision, by="bob")
     assert section.revisions.count() == 1
+
+
+# --- A report in another offered language --------------------------------------------------------
+
+ENGLISH_TEXT = "**Summary report**\n\nAn editor's English report [1]."
+
+
+def test_an_english_report_is_regenerated_and_restored_on_its_own(
+    fake: FakeOpenAI,
+    section: DigestSection,
+    settings: Any,
+    django_capture_on_commit_callbacks: Capture,
+) -> None:
+    settings.DIGEST_LANGUAGES, settings.DIGEST_LANGUAGE = ["ko", "en"], "ko"
+    report = SectionReport.objects.create(
+        section=section, language="en", summary=ENGLISH_TEXT, summary_source=SummarySource.EDITOR
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        regeneration = regeneration_request(section=section, by="ed", language="en")
+        regenerate_section.delay_on_commit(regeneration.pk)
+    regeneration.refresh_from_db()
+
+    assert regeneration.status == Regeneration.Status.DONE and regeneration.language == "en"
+    report.refresh_from_db()
+    section.refresh_from_db()
+    assert report.summary.startswith("**Summary report**") and report.summary != ENGLISH_TEXT
+    assert report.summary_source == SummarySource.LLM and report.flags == []
+    assert section.summary == OLD_TEXT  # the first language's report is left alone
+    kept = regeneration.revision
+    assert kept is not None and kept.language == "en" and kept.summary == ENGLISH_TEXT
+    assert json.loads(fake.calls[-1]["messages"][1]["content"])["language"] == "en"
+
+    restored = revision_restore(revision=kept, by="bob")
+
+    report.refresh_from_db()
+    assert report.summary == ENGLISH_TEXT and report.summary_source == SummarySource.EDITOR
+    assert restored.kept.language == "en" and restored.kept.summary.startswith("**Summary report")
+    section.refresh_from_db()
+    assert section.summary == OLD_TEXT and not section.revisions.filter(language="").exists()
+
+
+def test_a_language_the_newsletter_does_not_offer_is_refused(section: DigestSection) -> None:
+    with pytest.raises(RegenerationRefused):
+        regeneration_request(section=section, by="ed", language="fr")

@@ -121,7 +121,9 @@ def a_section(titles: list[str] = TITLES, abstracts: list[str] | None = None) ->
 
 
 def flags_of(text: str, section: SectionInput | None = None, language: str = "ko") -> list:
-    return summary_problems(text=text, section=section or a_section(), language=language)
+    """The flags' codes and English messages (their templates: tests/digests/test_flag_texts.py)."""
+    found = summary_problems(text=text, section=section or a_section(), language=language)
+    return [{"code": f["code"], "message": f["message"]} for f in found]
 
 
 def codes(text: str, section: SectionInput | None = None, language: str = "ko") -> list[str]:
