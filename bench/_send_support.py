@@ -12,7 +12,7 @@ Before handing over to Celery's (or Django's) own command line, this installs:
   beside it as a cross-check.
 - Celery signal handlers that, after each task (and at the end of a command), add the process's
   new counts to Redis (`BENCH_STATS_URL`): per process queries, SQL seconds, peak RSS (VmHWM),
-  and per task name the number of runs and seconds.
+  and per task name the number of runs, seconds and SQL queries.
 
 The engine's code is not touched: this only observes it.
 """
@@ -29,6 +29,7 @@ from typing import Any
 _lock = threading.Lock()
 _state = {"queries": 0, "sql_s": 0.0, "flushed_queries": 0, "flushed_sql_s": 0.0}
 _task_started: dict[str, float] = {}
+_task_queries: dict[str, float] = {}  # the process's query count as each task started
 _redis: Any = None
 
 
@@ -99,17 +100,20 @@ def _install_celery() -> None:
     def prerun(task_id: str | None = None, **kwargs: Any) -> None:
         if task_id:
             _task_started[task_id] = time.perf_counter()
+            _task_queries[task_id] = _state["queries"]
 
     def postrun(
         task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any
     ) -> None:
         started = _task_started.pop(task_id or "", None)
+        queries_before = _task_queries.pop(task_id or "", _state["queries"])
         flush("worker")
         if task is not None and started is not None:
             name = getattr(task, "name", str(task))
             pipe = _client().pipeline()
             pipe.hincrby("bench:task_runs", f"{name}:{state}", 1)
             pipe.hincrbyfloat("bench:task_seconds", name, time.perf_counter() - started)
+            pipe.hincrby("bench:task_queries", name, int(_state["queries"] - queries_before))
             pipe.execute()
 
     signals.task_prerun.connect(prerun, weak=False)

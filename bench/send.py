@@ -39,7 +39,8 @@ through the same Mailgun backend to the same fake ESP.
     .venv/bin/python bench/send.py [--readers 100000] [--transport api|smtp] [--workers 2]
         [--concurrency 1] [--pool prefork|solo|threads] [--naive 2000] [--start task|command]
         [--keyword-readers N] [--keyword-sets 5000] [--keyword-categories set|reader]
-        [--day-papers N] [--timeout S] [--send-timeout S] [--env KEY=VALUE ...]
+        [--day-papers N] [--channels N] [--chat-latency S] [--timeout S] [--send-timeout S]
+        [--env KEY=VALUE ...]
 
 Keywords (issue 12): `--keyword-readers 20000 --keyword-sets 5000 --day-papers 1000` gives
 20,000 readers (spread over the list) one of 5,000 distinct rule sets (1-3 of TOPICS to look
@@ -50,6 +51,17 @@ about 5,000 keyword emails; `reader`: each keeps their own random choice (about 
 keyword reader). With keyword readers the API targets are issue 12's: wall under 60 s up to
 100,000 readers (twice the plain target above), at most one ESP call per distinct email (a
 (variant, language) of the send, counted from the delivery table) plus one per 1,000 readers.
+
+Team chats (issue 13): `--channels 1000` adds that many active channels (40% Slack, 30% Discord,
+30% Telegram webhooks/chats, each with 1-6 random categories) to the send, posted to the fake of
+the three services' APIs (tests/fakes/chat_server.py, in this process, answering after
+`--chat-latency` seconds as a real service would; default 0.05). Checked: every channel sent,
+none posted twice (accepted posts per destination = its row's parts). Targets: the wall under the
+batch-API target plus the time the services' rate limits impose at the least (Telegram's
+TELEGRAM_RATE_PER_SECOND for the bot's posts, 1 per second within one chat for a message in
+parts; Slack's 1 per second and Discord's 5 per 2 s per webhook do not bind: one message each),
+at most 4 SQL queries per channel (the `send_channels` tasks' own count), and the emails' SQL
+per 1,000 recipients counted without them.
 
 Targets, 2-core machine. Both transports: at most 10 SQL queries per 1,000 recipients, under
 300 MB peak memory per process of the engine (not the fake ESP's or the sink's), worker memory
@@ -116,6 +128,8 @@ TARGET_RSS_GROWTH_MB = 32.0  # last third of the send against the first
 RSS_FLAT_MIN_SAMPLES = 9
 TARGET_SMTP_CPU_MS = 1.5  # worker CPU per email
 TARGET_MESSAGE_BYTES = 100_000  # a six-category reader's message on the wire
+TARGET_SQL_PER_CHANNEL = 4.0
+CHANNEL_KINDS = (("slack", 0.4), ("discord", 0.3), ("telegram", 0.3))
 
 
 class BenchTimeout(Exception):
@@ -987,6 +1001,7 @@ def judge(
     peak_max: float,
     growth: dict[str, float | None],
     emails_distinct: int = 0,
+    channels: dict[str, Any] | None = None,
 ) -> tuple[dict[str, bool | None], dict[str, bool | None], dict[str, float]]:
     """Targets and checks (True, False, or None when not measurable here) and the limits used.
     `received`: the fake ESP's counters (api), the sink's figures (smtp), or {} (outside sink)."""
@@ -1024,6 +1039,8 @@ def judge(
         }
         checks["esp_recipients_match"] = received["recipients"] == readers
         checks["no_duplicates"] = received["duplicates"] == 0
+        if channels:
+            channels_judge(channels, wall, targets, checks, limits)
         return targets, checks, limits
     limits["worker_cpu_ms_per_email"] = TARGET_SMTP_CPU_MS
     limits["six_category_message_bytes"] = TARGET_MESSAGE_BYTES
@@ -1046,7 +1063,28 @@ def judge(
         checks["sink_one_message_per_reader"] = received["messages"] == readers
     else:
         checks["sink_every_reader_once"] = None  # an outside sink: not counted
+    if channels:
+        channels_judge(channels, wall, targets, checks, limits)
     return targets, checks, limits
+
+
+def channels_judge(
+    channels: dict[str, Any],
+    wall: float,
+    targets: dict[str, bool | None],
+    checks: dict[str, bool | None],
+    limits: dict[str, float],
+) -> None:
+    """The team chats' targets and checks (issue 13), added to the emails'."""
+    base = limits.get("wall_s")
+    if base is not None:
+        limits["wall_with_channels_s"] = round(base + channels["rate_floor_s"], 2)
+        name = f"wall_under_{base:.0f}s_plus_chat_rate_limits_{channels['rate_floor_s']:.1f}s"
+        targets[name] = wall < limits["wall_with_channels_s"]
+    limits["sql_per_channel"] = TARGET_SQL_PER_CHANNEL
+    targets["sql_per_channel_at_most_4"] = channels["sql_per_channel"] <= TARGET_SQL_PER_CHANNEL
+    checks["every_channel_sent"] = channels["statuses"] == {"sent": channels["channels"]}
+    checks["no_channel_posted_twice"] = channels["duplicated"] == 0
 
 
 def transport_figures(args: argparse.Namespace, received: dict[str, Any]) -> dict[str, Any]:
@@ -1114,6 +1152,15 @@ def main() -> int:
         help="the day's papers beyond the sections' top five, about TOPICS (keywords match them)",
     )
     parser.add_argument(
+        "--channels", type=int, default=0, help="team-chat channels in the send (issue 13: 1000)"
+    )
+    parser.add_argument(
+        "--chat-latency",
+        type=float,
+        default=0.05,
+        help="seconds the fake chat services take to answer each post",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=0,
@@ -1163,6 +1210,14 @@ def main() -> int:
         say("the naive way runs with --transport api only: skipped")
         args.naive = 0
     env = app_env(port, log_dir / "var", args, smtp)
+    chat = None
+    if args.channels:
+        from tests.fakes.chat_server import FakeChat
+
+        chat = FakeChat(latency=args.chat_latency).start()
+        env.update(
+            {"TELEGRAM_API_URL": chat.telegram_api_url, "TELEGRAM_BOT_TOKEN": chat.telegram_token}
+        )
     os.environ.update(env)
     services: list[Service] = []
     failures: list[str] = []
@@ -1195,12 +1250,15 @@ def main() -> int:
         rows, links = readers_insert(args.readers, category_ids, args.seed, keywords)
         readers_s = time.perf_counter() - started
         digest = digest_create(args.seed, args.day_papers)
+        if chat is not None:
+            channels_insert(args.channels, category_ids, args.seed, chat)
         setup_s = time.perf_counter() - started
         variants = variant_count()
         say(
             f"setup: {rows:,} active readers, {links:,} category choices, {variants} distinct "
             f"choices; digest {digest.date} with {len(category_ids)} sections "
             f"(readers {readers_s:.1f} s, with the digest {setup_s:.1f} s)"
+            + (f"; {args.channels:,} team-chat channels" if args.channels else "")
         )
         six_category = all_category_emails(len(category_ids)) if smtp else set()
         connection.close()
@@ -1261,8 +1319,23 @@ def main() -> int:
         procs = proc_stats()
         runs, task_seconds = task_stats()
 
+        channel_figs = channel_figures(digest.pk, chat, measured["started_at"]) if chat else {}
+        if channel_figs:
+            say(
+                f"channels: {channel_figs['statuses']} ({channel_figs['posts']:,} posts accepted, "
+                f"{channel_figs['telegram_posts']:,} to Telegram, at most "
+                f"{channel_figs['max_parts']} parts in one message; "
+                f"{channel_figs['duplicated']} destinations posted to more than their parts); "
+                f"last post {channel_figs['last_post_s']:.2f} s after the start; the services' "
+                f"rate limits alone need {channel_figs['rate_floor_s']:.2f} s"
+            )
         sent = counts.get("sent", 0)
         queries = sum(int(p.get("queries", 0)) for p in procs.values())
+        channel_queries = task_queries().get("subscribers.tasks.send_channels", 0)
+        if channel_figs:
+            channel_figs["sql_queries"] = channel_queries
+            channel_figs["sql_per_channel"] = round(channel_queries / max(1, args.channels), 2)
+            queries -= channel_queries  # the emails' own figure below
         sql_s = sum(float(p.get("sql_s", 0)) for p in procs.values())
         per_1000 = queries / max(1, sent) * 1000
         peaks: dict[str, float] = {}
@@ -1313,6 +1386,11 @@ def main() -> int:
             f"recipients, {sql_s:.2f} s waiting on them; PostgreSQL counted {xacts:,} "
             "transactions (the bench's polls taken off)"
         )
+        if channel_figs:
+            say(
+                f"SQL of the channels' tasks: {channel_queries:,} queries = "
+                f"{channel_figs['sql_per_channel']:.2f} per channel (not in the figure above)"
+            )
         for name, value in sorted(procs.items()):
             say(
                 f"  process {name} ({value.get('role')}): {value.get('queries')} queries, "
@@ -1378,6 +1456,7 @@ def main() -> int:
             peak_max=peak_max,
             growth=growth,
             emails_distinct=emails_distinct,
+            channels=channel_figs,
         )
         say()
         for name, ok in {**targets, **checks}.items():
@@ -1419,6 +1498,7 @@ def main() -> int:
                 "bench_peak_rss_mb": round(bench_peak, 1),
                 **transport_figures(args, received),
                 "naive": naive,
+                "channels": channel_figs,
                 "limits": limits,
                 "targets": targets,
                 "checks": checks,
@@ -1454,8 +1534,91 @@ def main() -> int:
                 database_drop(DB_NAME)
         with contextlib.suppress(Exception):
             redis_flush()
+        if chat is not None:
+            with contextlib.suppress(Exception):
+                chat.stop()
     print(json.dumps(figures, ensure_ascii=False))
     return 1 if failures else 0
+
+
+def channels_insert(count: int, category_ids: list[int], seed: int, chat: Any) -> None:
+    """`count` active channels, of each kind by CHANNEL_KINDS, pointing at the fake chat
+    services, each with 1-6 random categories (seeded)."""
+    from subscribers.models import Channel
+
+    rng = random.Random(seed + 13)
+    kinds = [kind for kind, share in CHANNEL_KINDS for _ in range(round(share * 100))]
+    made = []
+    for number in range(count):
+        kind = kinds[number % len(kinds)]
+        place = {
+            "slack": {"url": chat.slack_url(f"bench{number}")},
+            "discord": {"url": chat.discord_url(f"{900000 + number}")},
+            "telegram": {"chat_id": f"-{100000 + number}"},
+        }[kind]
+        made.append(Channel(kind=kind, name=f"bench {number}", **place))
+    Channel.objects.bulk_create(made, batch_size=1000)
+    through = Channel.categories.through
+    links = [
+        through(channel_id=pk, category_id=category)
+        for pk in Channel.objects.values_list("pk", flat=True)
+        for category in rng.sample(category_ids, rng.randint(1, len(category_ids)))
+    ]
+    through.objects.bulk_create(links, batch_size=5000)
+
+
+def channel_figures(digest_id: int, chat: Any, started_at: float) -> dict[str, Any]:
+    """What the channels' rows say and what the fake services received."""
+    from collections import Counter
+
+    from django.conf import settings
+
+    from subscribers.models import ChannelDelivery
+
+    rows = list(
+        ChannelDelivery.objects.filter(digest_id=digest_id).values_list(
+            "kind", "destination", "status", "parts_total", "channel__url", "channel__chat_id"
+        )
+    )
+    accepted = [call for call in chat.calls if call.status in (200, 204)]
+    accepted = [call for call in accepted if call.method in ("", "sendMessage")]
+    per_destination = Counter((call.kind, call.destination) for call in accepted)
+    duplicated = 0
+    for kind, _destination, _status, parts, url, chat_id in rows:
+        key = chat_id if kind == "telegram" else url.rstrip("/").split("/")[-2]
+        if kind == "slack":
+            key = url.rstrip("/").split("/")[-2].removeprefix("B")
+        if per_destination.get((kind, key), 0) > parts:
+            duplicated += 1
+    telegram_posts = sum(1 for call in accepted if call.kind == "telegram")
+    max_parts = max((row[3] for row in rows), default=0)
+    rate = float(settings.TELEGRAM_RATE_PER_SECOND or 1)
+    # The least time the services' limits impose: Telegram's posts at the bot's rate, and the
+    # parts of one message 1 s apart in its chat.
+    floor = max(telegram_posts / rate, float(max(max_parts - 1, 0)))
+    offset = time.time() - time.monotonic()  # the fake records monotonic time
+    last = max((call.time for call in accepted), default=0.0) + offset
+    return {
+        "channels": len(rows),
+        "statuses": dict(Counter(row[2] for row in rows)),
+        "by_kind": dict(Counter(row[0] for row in rows)),
+        "posts": len(accepted),
+        "calls": len(chat.calls),
+        "telegram_posts": telegram_posts,
+        "max_parts": max_parts,
+        "duplicated": duplicated,
+        "rate_floor_s": round(floor, 2),
+        "last_post_s": round(last - started_at, 2) if accepted else 0.0,
+        "latency_s": chat.latency,
+    }
+
+
+def task_queries() -> dict[str, int]:
+    """SQL queries per task name, as bench/_send_support.py counted them in the workers."""
+    import redis
+
+    client = redis.Redis.from_url(STATS_URL)
+    return {k.decode(): int(v) for k, v in client.hgetall("bench:task_queries").items()}
 
 
 def variant_count() -> int:

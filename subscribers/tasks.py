@@ -125,9 +125,17 @@ def email_event_apply_enqueue(email_event_id: int) -> None:
 def _chunks_enqueue(
     digest_id: int, chunks: list[list[int]], channel_chunks: list[list[int]] | None = None
 ) -> None:
-    for ids in chunks:
+    """The emails' chunks with the channels' spread evenly among them: a channel chunk mostly
+    waits on the services (Telegram's rate), so the workers keep sending emails meanwhile
+    rather than all waiting at the end."""
+    channel_chunks = channel_chunks or []
+    every = max(1, len(chunks) // (len(channel_chunks) + 1))
+    waiting = list(reversed(channel_chunks))
+    for number, ids in enumerate(chunks):
+        if waiting and number % every == 0:
+            send_channels.delay_on_commit(digest_id, waiting.pop())
         send_chunk.delay_on_commit(digest_id, ids)
-    for ids in channel_chunks or []:
+    for ids in reversed(waiting):
         send_channels.delay_on_commit(digest_id, ids)
 
 

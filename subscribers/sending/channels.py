@@ -53,6 +53,8 @@ PAUSED_NOTE = "the send paused before this channel's turn"
 # Posts of one part tried in a row within a task (waiting out short Retry-Afters) before the
 # task is retried later.
 PART_TRIES = 3
+# How often a chunk reads whether the send was paused meanwhile (a query), between channels.
+PAUSE_CHECK_SECONDS = 1.0
 
 
 class ChannelRetry(Exception):
@@ -112,12 +114,14 @@ def _destination(kind: str, url: str, chat_id: str) -> str:
 
 def channel_chunks(*, digest_id: int) -> list[list[int]]:
     """The digest's queued channel rows in chunks of CHANNEL_BATCH_SIZE, by kind then id (a
-    chunk posts to one service)."""
+    chunk posts to one service), Telegram's first: its rate limit makes them the longest."""
     size = max(1, int(settings.CHANNEL_BATCH_SIZE))
     queued = ChannelDelivery.objects.filter(digest_id=digest_id, status=Delivery.Status.QUEUED)
     chunks: list[list[int]] = []
     current_kind = None
-    for pk, kind in queued.order_by("kind", "pk").values_list("pk", "kind"):
+    rows = queued.values_list("pk", "kind")
+    ordered = sorted(rows, key=lambda row: (row[1] != Channel.Kind.TELEGRAM, row[1], row[0]))
+    for pk, kind in ordered:
         if kind != current_kind or len(chunks[-1]) >= size:
             chunks.append([])
             current_kind = kind
@@ -204,6 +208,7 @@ class _Chunk:
         self.retry_after: float | None = None
         self.retry_reason = ""
         self.paused = False
+        self.checked_at = time.monotonic()  # the digest was read as the chunk started
 
     def run(self, rows: list[ChannelDelivery], threads: int) -> None:
         events: queue.SimpleQueue[_Event | None] = queue.SimpleQueue()
@@ -243,7 +248,7 @@ class _Chunk:
     def _prepare(self, row: ChannelDelivery, *, rows_left: int) -> _Job | None:
         """Claims the row and renders its message; None when there is nothing to post (skipped,
         taken by another task, or the send paused: then `paused` is set)."""
-        if pace.digest_state(digest_id=self.digest.pk)[0] == Digest.Status.PAUSED:
+        if self._paused_now():
             self.paused = True
             self.report.released += rows_left
             return None
@@ -272,12 +277,25 @@ class _Chunk:
             limiter = self.telegram_rate
         return _Job(row, channel.kind, channel.url, channel.chat_id, message, self, limiter)
 
+    def _paused_now(self) -> bool:
+        """Whether an editor or the error count paused the send: read at most every
+        PAUSE_CHECK_SECONDS (this chunk's own errors pause it at once, in `_record`)."""
+        now = time.monotonic()
+        if now - self.checked_at < PAUSE_CHECK_SECONDS:
+            return False
+        self.checked_at = now
+        return pace.digest_state(digest_id=self.digest.pk)[0] == Digest.Status.PAUSED
+
     def _record(self, event: _Event) -> None:
         """A posting thread's news, written down (this thread: the database's)."""
         row, report = event.row, self.report
         if event.kind == "part" and event.result is not None:
             report.parts += 1
-            _part_record(row, row.parts_sent + 1, event.result)
+            if row.parts_sent + 1 < row.parts_total:
+                _part_record(row, row.parts_sent + 1, event.result)
+            else:  # the last part: "sent" follows at once and records it with the status
+                row.parts_sent += 1
+                row.message_id = event.result.message_id or row.message_id
             return
         if event.kind == "migrate":
             _chat_migrate(row.channel, event.chat_id)
@@ -389,11 +407,18 @@ def _part_record(row: ChannelDelivery, parts_sent: int, result: PostResult) -> N
 
 
 def _mark_sent(row: ChannelDelivery) -> int:
+    """Sent, with the count of parts and the last message id, in one UPDATE."""
     rows = ChannelDelivery.objects.filter(
         pk=row.pk, claim=row.claim, status__in=[Delivery.Status.SENDING, Delivery.Status.UNKNOWN]
     )
     row.status = Delivery.Status.SENT
-    return rows.update(status=Delivery.Status.SENT, sent_at=timezone.now(), error="")
+    return rows.update(
+        status=Delivery.Status.SENT,
+        parts_sent=row.parts_sent,
+        message_id=row.message_id[:200],
+        sent_at=timezone.now(),
+        error="",
+    )
 
 
 def _mark(row: ChannelDelivery, status: str, reason: str) -> int:
