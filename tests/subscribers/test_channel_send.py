@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from digests.keywords import rules_key, rules_make
 from digests.models import Category, Digest, SectionReport
 from subscribers import rendering
 from subscribers.channels.messages import channel_message, messages_cache_clear
@@ -350,3 +351,19 @@ def test_the_deliveries_panel_shows_the_channels_and_why_one_failed(
     assert "2 channels, 1 messages posted." in text
     assert "Unknown Webhook" in text
     assert "discord-token" not in text and "slack-secret" not in text
+
+
+def test_a_channel_with_keyword_rules_leaves_out_the_papers_it_excludes(
+    chat: FakeChat, send: Callable[[Digest], Any]
+) -> None:
+    digest = approved()
+    rules = rules_make(include="", exclude="scaling", all_categories=False)
+    channel("telegram", "-900", chat, keywords_exclude="scaling", keywords_key=rules_key(rules))
+    channel("telegram", "-901", chat)
+
+    send(digest)
+
+    assert "arxiv.org/abs" in telegram_text(chat, "-901")
+    # Every paper of the issue is about "Scaling laws ...": none reaches the channel.
+    assert "arxiv.org/abs" not in telegram_text(chat, "-900")
+    assert "The day in" in telegram_text(chat, "-900")  # the reports stay the editors' text
