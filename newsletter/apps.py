@@ -15,8 +15,10 @@ class NewsletterConfig(AppConfig):
         from django.contrib import admin
 
         from .auth_admin import auth_admins_register
+        from .beat_admin import beat_admins_register
 
         auth_admins_register(admin.site)
+        beat_admins_register(admin.site)
 
 
 class NewsletterAdminConfig(AdminConfig):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import os
 import socket
 import sqlite3
@@ -36,15 +37,25 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The objects alive once the tests are collected (Django, the project, the test modules)
+    live until the end: frozen, the garbage collector no longer scans them at every full
+    collection, and collecting the young generation every 10,000 allocations (not 700) spares
+    the rest. The unit group's collections cost 3 s of CPU instead of 6.6 s (of some 50)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _sqlite_test_database_migrated_once(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[None]:
     """Under pytest-xdist each worker makes its own in-memory SQLite test database. Migrating
-    one (some 40 migrations, data and permissions included) costs about a second of CPU; the
-    first worker to get there migrates and saves a copy (SQLite's backup API), the others load
-    that copy. Only for an in-memory SQLite test database, and only within one run: the copy
-    lives in the run's temporary folder, which the workers share."""
+    one (Django's migrations and the apps' squashed ones, data and permissions included) costs
+    0.8 s of CPU; the first worker to get there migrates and saves a copy (SQLite's backup API),
+    the others load that copy. Only for an in-memory SQLite test database, and only within one
+    run: the copy lives in the run's temporary folder, which the workers share."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         yield

@@ -60,9 +60,15 @@ def absolute_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
     return ".".join([*anchor, node.module] if node.module else anchor)
 
 
+@functools.cache
+def parsed(source: str) -> ast.Module:
+    """The source's syntax tree, parsed once per process (two checks read every module)."""
+    return ast.parse(source)
+
+
 def imports_in(source: str, *, module: str, is_package: bool = False) -> Iterator[tuple[int, str]]:
     """(line, imported name) of every import in the source, wherever it is in the tree."""
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parsed(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
@@ -237,7 +243,7 @@ def enqueue_calls(source: str) -> list[int]:
     `x.apply_async(...)`)."""
     return [
         node.lineno
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(parsed(source))
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ENQUEUEING

@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
                 'ordering': ['-created_at', '-pk'],
             },
         ),
-        migrations.RunPython(entries_digest_fill, migrations.RunPython.noop),
+        migrations.RunPython(entries_digest_fill, migrations.RunPython.noop, elidable=True),
         migrations.AlterField(
             model_name="sectionpaper",
             name="digest",

@@ -52,5 +52,5 @@ class Migration(migrations.Migration):
                 max_length=20,
             ),
         ),
-        migrations.RunPython(sends_begun_are_planned, migrations.RunPython.noop),
+        migrations.RunPython(sends_begun_are_planned, migrations.RunPython.noop, elidable=True),
     ]
