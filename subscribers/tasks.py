@@ -275,29 +275,50 @@ def send_channels(
     self: Task, digest_id: int, ids: list[int], claim: str | None = None
 ) -> dict[str, int]:
     """One chunk of a digest's team-chat channels, each row claimed as its turn comes. A
-    service's Retry-After is the countdown of the retry, which takes the rows still queued."""
+    service's Retry-After is the countdown of the retry, which takes the rows still queued.
+    When only Telegram's rate asks for later, the chunk goes on in a new task after the wait
+    (not a retry: nothing failed), and the worker sends emails meanwhile."""
     claim = claim or uuid.uuid4().hex
     try:
         report = channels.channel_deliveries_send(digest_id=digest_id, ids=ids, claim=claim)
-    except (channels.ChannelRetry, OperationalError) as error:
-        if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
-            channels.channels_give_up(ids=ids, reason=str(error))
-            _finish(digest_id)
-            raise
-        countdown = 2**self.request.retries + random.uniform(0, 1)
-        if isinstance(error, channels.ChannelRetry):
-            countdown = max(countdown, error.countdown)
-        kwargs = {"digest_id": digest_id, "ids": ids, "claim": claim}
+    except channels.ChannelRetry as error:
+        if not error.deferred:
+            return _channels_retry(self, digest_id, ids, claim, error, error.countdown)
         if self.request.is_eager:
-            time.sleep(min(countdown, EAGER_RETRY_MAX_SLEEP))
-            result: dict[str, int] = send_channels.apply(
-                kwargs=kwargs, retries=self.request.retries + 1
+            time.sleep(error.countdown)  # the rate's window: about a second at most
+            later: dict[str, int] = send_channels.apply(
+                kwargs={"digest_id": digest_id, "ids": ids}
             ).get(disable_sync_subtasks=False)
-            return result
-        raise self.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
+            return later
+        send_channels.apply_async(
+            kwargs={"digest_id": digest_id, "ids": ids}, countdown=error.countdown
+        )
+        return {"deferred": 1}
+    except OperationalError as error:
+        return _channels_retry(self, digest_id, ids, claim, error, 0.0)
     if report.released:
         notices_send.delay_on_commit()
     return asdict(report)
+
+
+def _channels_retry(
+    task: Task, digest_id: int, ids: list[int], claim: str, error: Exception, wait: float
+) -> dict[str, int]:
+    """The chunk again, counted as a retry: after the service's Retry-After, or with backoff
+    (the database). After DELIVERY_MAX_RETRIES its rows still waiting fail."""
+    if task.request.retries >= settings.DELIVERY_MAX_RETRIES:
+        channels.channels_give_up(ids=ids, reason=str(error))
+        _finish(digest_id)
+        raise error
+    countdown = max(2**task.request.retries + random.uniform(0, 1), wait)
+    kwargs = {"digest_id": digest_id, "ids": ids, "claim": claim}
+    if task.request.is_eager:
+        time.sleep(min(countdown, EAGER_RETRY_MAX_SLEEP))
+        result: dict[str, int] = send_channels.apply(
+            kwargs=kwargs, retries=task.request.retries + 1
+        ).get(disable_sync_subtasks=False)
+        return result
+    raise task.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
 
 
 # --- The editors' notices -------------------------------------------------------------------------

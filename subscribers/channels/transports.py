@@ -283,9 +283,13 @@ class ChatPace:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        bot_rate: bool = True,
     ) -> None:
         self.clock = clock
         self.sleep = sleep
+        # False: the bot's rate across chats is kept elsewhere (the send's limiter shared by
+        # every worker, subscribers.sending.pace.telegram_limiter); each chat's still here.
+        self.bot_rate = bot_rate
         self._lock = threading.Lock()
         self._sent: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
         self._telegram_last: float | None = None
@@ -307,7 +311,7 @@ class ChatPace:
         at = now
         if len(log) >= rate.count:
             at = max(at, log[0] + rate.period)
-        if kind == "telegram":
+        if kind == "telegram" and self.bot_rate:
             per_second = float(settings.TELEGRAM_RATE_PER_SECOND)
             if per_second > 0 and self._telegram_last is not None:
                 at = max(at, self._telegram_last + 1.0 / per_second)

@@ -20,6 +20,11 @@ What the services answer (`subscribers.channels.transports.PostResult`):
 - a Telegram group upgraded to a supergroup: the channel's chat id follows, the part is posted
   there;
 - any other refusal: that channel's row failed.
+Telegram's rate (TELEGRAM_RATE_PER_SECOND, shared by every worker in Redis): a wait up to
+RATE_WAIT_INLINE is slept in the posting thread; a longer one (or more than RATE_WAIT_BUDGET
+of waits in one chunk) stops the chunk (its rows not
+posted go back to "queued") and `ChannelRetry(deferred=True)` has the task enqueue the chunk
+again after the wait, so the worker sends emails meanwhile instead of sleeping.
 Failures count in the digest's run of errors (`pace.errors_record`), so a send whose channels
 all fail pauses like one whose emails do. Nothing here enqueues: `tasks.py` does.
 """
@@ -32,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F
@@ -55,16 +61,27 @@ PAUSED_NOTE = "the send paused before this channel's turn"
 PART_TRIES = 3
 # How often a chunk reads whether the send was paused meanwhile (a query), between channels.
 PAUSE_CHECK_SECONDS = 1.0
+# A wait for Telegram's rate up to this long is slept in the posting thread; a longer one, or
+# more than RATE_WAIT_BUDGET of them in one chunk, hands the worker back (the chunk goes on in a
+# new task after the wait): a worker does not spend its time waiting on the rate while emails
+# wait for it.
+RATE_WAIT_INLINE = 0.25
+RATE_WAIT_BUDGET = 1.0
 
 
 class ChannelRetry(Exception):
     """A service asked us to come back later; the claimed rows wait for the task's retry."""
 
-    def __init__(self, *, claim: str, reason: str, countdown: float) -> None:
+    def __init__(
+        self, *, claim: str, reason: str, countdown: float, deferred: bool = False
+    ) -> None:
         super().__init__(reason)
         self.claim = claim
         self.reason = reason
         self.countdown = countdown
+        # Only our own pace asked for later (no service refused anything): the chunk is sent
+        # on later as a new task, not counted as a retry.
+        self.deferred = deferred
 
 
 @dataclass
@@ -170,7 +187,12 @@ def channel_deliveries_send(
     finally:
         ledger.digest_finish_if_done(digest_id=digest_id)
     if chunk.retry_after is not None:
-        raise ChannelRetry(claim=claim, reason=chunk.retry_reason, countdown=chunk.retry_after)
+        raise ChannelRetry(
+            claim=claim,
+            reason=chunk.retry_reason,
+            countdown=chunk.retry_after,
+            deferred=chunk.deferred,
+        )
     return report
 
 
@@ -184,6 +206,7 @@ class _Event:
     chat_id: str = ""
     delay: float = 0.0
     reason: str = ""
+    deferred: bool = False  # "later" because of our own pace (Telegram's rate), not an error
 
 
 class _Chunk:
@@ -208,6 +231,8 @@ class _Chunk:
         self.retry_after: float | None = None
         self.retry_reason = ""
         self.paused = False
+        self.deferred = False  # our own pace said later: claim no more rows now
+        self.rate_waited = 0.0  # seconds the posting threads waited for Telegram's rate
         self.checked_at = time.monotonic()  # the digest was read as the chunk started
 
     def run(self, rows: list[ChannelDelivery], threads: int) -> None:
@@ -223,12 +248,14 @@ class _Chunk:
                 if self.paused:
                     self.report.released += len(rows) - number - 1
                     return
+                if self.deferred:
+                    return
             return
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="channels") as pool:
             in_flight = 0
             waiting = list(reversed(rows))
             while waiting or in_flight:
-                while waiting and in_flight < threads and not self.paused:
+                while waiting and in_flight < threads and not (self.paused or self.deferred):
                     row = waiting.pop()
                     job = self._prepare(row, rows_left=len(waiting) + 1)
                     if job is not None:
@@ -237,6 +264,8 @@ class _Chunk:
                 if self.paused and waiting:
                     self.report.released += len(waiting)
                     waiting = []
+                if self.deferred:
+                    waiting = []  # left queued for the chunk's next turn
                 if not in_flight:
                     continue
                 event = events.get()
@@ -248,6 +277,8 @@ class _Chunk:
     def _prepare(self, row: ChannelDelivery, *, rows_left: int) -> _Job | None:
         """Claims the row and renders its message; None when there is nothing to post (skipped,
         taken by another task, or the send paused: then `paused` is set)."""
+        if self.deferred:
+            return None  # left queued for the chunk's next turn
         if self._paused_now():
             self.paused = True
             self.report.released += rows_left
@@ -301,9 +332,13 @@ class _Chunk:
             _chat_migrate(row.channel, event.chat_id)
             return
         if event.kind == "later":
-            channels_release(claim=row.claim, ids=[row.pk], reason=event.reason)
+            # Our own pace is no attempt: the claim is taken back with its count.
+            channels_release(
+                claim=row.claim, ids=[row.pk], reason=event.reason, attempted=not event.deferred
+            )
             self.retry_after = max(self.retry_after or 0.0, event.delay)
             self.retry_reason = self.retry_reason or event.reason
+            self.deferred = self.deferred or event.deferred
             return
         if event.kind == "sent":
             report.sent += _mark_sent(row)
@@ -346,8 +381,17 @@ def _post_parts(job: _Job, *, emit: Callable[[_Event], None]) -> None:
     part, tries = row.parts_sent, 0
     while part < len(message.parts):
         chunk.chat_pace.wait(job.kind, job.url or chat_id)
-        if job.limiter is not None:
-            job.limiter.acquire(1)  # the bot's messages per second, across every worker
+        # The bot's messages per second across every worker, after the chat's own pace (so
+        # that the permit is used at once), without taking the chat's slot again.
+        while job.limiter is not None and (wait := job.limiter.try_acquire(1)) > 0:
+            chunk.rate_waited += wait
+            if wait > RATE_WAIT_INLINE or chunk.rate_waited > RATE_WAIT_BUDGET:
+                # The window is full for a while: the worker does other work meanwhile (an
+                # email chunk) and this chunk comes back when the window has room.
+                reason = f"Telegram's rate ({settings.TELEGRAM_RATE_PER_SECOND}/s): later"
+                emit(_Event(row, "later", delay=wait, reason=reason, deferred=True))
+                return
+            chunk.sleep(wait)
         result = channel_post(kind=job.kind, url=job.url, chat_id=chat_id, body=message.parts[part])
         if result.ok:
             part, tries = part + 1, 0
@@ -466,13 +510,17 @@ def _chat_migrate(channel: Channel | None, chat_id: str) -> None:
 # --- The ledger's part --------------------------------------------------------------------------
 
 
-def channels_release(*, claim: str, ids: Sequence[int], reason: str) -> int:
+def channels_release(*, claim: str, ids: Sequence[int], reason: str, attempted: bool = True) -> int:
     """Rows of `claim` not finished go back to "queued" without their claim, for the task's
-    retry (a service said later); parts already posted stay counted."""
+    retry (a service said later); parts already posted stay counted. Not `attempted`: the
+    claim's count of attempts is taken back too (the rate said later before any post)."""
     rows = ChannelDelivery.objects.filter(
         pk__in=list(ids), claim=claim, status=Delivery.Status.SENDING
     )
-    return rows.update(status=Delivery.Status.QUEUED, claim="", claimed_at=None, error=reason)
+    changes: dict[str, Any] = {"status": Delivery.Status.QUEUED, "claim": "", "claimed_at": None}
+    if not attempted:
+        changes["attempts"] = F("attempts") - 1
+    return rows.update(**changes, error=reason)
 
 
 def channels_give_up(*, ids: Sequence[int], reason: str) -> int:
@@ -490,5 +538,5 @@ def pace_get() -> ChatPace:
     """One pace per process, shared by the chunks a worker runs."""
     global _pace
     if _pace is None:
-        _pace = ChatPace()
+        _pace = ChatPace(bot_rate=False)  # the bot's rate: pace.telegram_limiter, shared
     return _pace

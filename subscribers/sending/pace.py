@@ -74,6 +74,10 @@ class Limiter(Protocol):
 
     def acquire(self, n: int) -> None: ...
 
+    def try_acquire(self, n: int) -> float:
+        """Takes n permits if they fit now (0.0), else the seconds until they might."""
+        ...
+
 
 class LocalLimiter:
     """The sliding log in this process (one process sends: the embedded default)."""
@@ -85,23 +89,26 @@ class LocalLimiter:
         self.lock = threading.Lock()
 
     def acquire(self, n: int) -> None:
+        while (wait := self.try_acquire(n)) > 0:
+            time.sleep(wait)
+
+    def try_acquire(self, n: int) -> float:
         n = min(n, self.rate)
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                while self.log and self.log[0][0] <= now - self.window:
-                    self.log.popleft()
-                used = sum(count for _, count in self.log)
-                if used + n <= self.rate:
-                    self.log.append((now, n))
-                    return
-                need, freed, wait = used + n - self.rate, 0, self.window
-                for when, count in self.log:
-                    freed += count
-                    if freed >= need:
-                        wait = when + self.window - now
-                        break
-            time.sleep(max(wait, 0.001))
+        with self.lock:
+            now = time.monotonic()
+            while self.log and self.log[0][0] <= now - self.window:
+                self.log.popleft()
+            used = sum(count for _, count in self.log)
+            if used + n <= self.rate:
+                self.log.append((now, n))
+                return 0.0
+            need, freed, wait = used + n - self.rate, 0, self.window
+            for when, count in self.log:
+                freed += count
+                if freed >= need:
+                    wait = when + self.window - now
+                    break
+        return max(wait, 0.001)
 
 
 class RedisLimiter:
@@ -119,13 +126,17 @@ class RedisLimiter:
         self.script = self.client.register_script(_ACQUIRE)
 
     def acquire(self, n: int) -> None:
-        n = min(n, self.rate)
         token = uuid.uuid4().hex
-        while True:
-            wait_ms = int(self.script(keys=[self.key], args=[self.window_ms, self.rate, n, token]))
-            if wait_ms <= 0:
-                return
-            time.sleep(wait_ms / 1000)
+        while (wait := self._take(n, token)) > 0:
+            time.sleep(wait)
+
+    def try_acquire(self, n: int) -> float:
+        return self._take(n, uuid.uuid4().hex)
+
+    def _take(self, n: int, token: str) -> float:
+        n = min(n, self.rate)
+        wait_ms = int(self.script(keys=[self.key], args=[self.window_ms, self.rate, n, token]))
+        return max(wait_ms, 0) / 1000
 
 
 def limiter_redis_url() -> str:

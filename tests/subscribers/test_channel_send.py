@@ -367,3 +367,23 @@ def test_a_channel_with_keyword_rules_leaves_out_the_papers_it_excludes(
     # Every paper of the issue is about "Scaling laws ...": none reaches the channel.
     assert "arxiv.org/abs" not in telegram_text(chat, "-900")
     assert "The day in" in telegram_text(chat, "-900")  # the reports stay the editors' text
+
+
+def test_telegrams_rate_hands_the_worker_back_and_the_chunk_goes_on_later(
+    chat: FakeChat, send: Callable[[Digest], Any], settings: Any
+) -> None:
+    settings.TELEGRAM_RATE_PER_SECOND = 3
+    settings.CHANNEL_CONCURRENCY = 1
+    digest = approved()
+    for n in range(5):
+        channel("telegram", f"-70{n}", chat)
+
+    send(digest)
+
+    times = sorted(call.time for call in chat.calls if call.method == "sendMessage")
+    assert len(times) == 5 and all(len(chat.messages_for(f"-70{n}")) == 1 for n in range(5))
+    # At most 3 in any 1.1-second window: the last two waited for the window, not in a sleep
+    # of the task but in a new task after it (each row once, never failed).
+    assert times[3] - times[0] >= 1.0
+    rows = ChannelDelivery.objects.filter(digest=digest)
+    assert sorted(rows.values_list("status", "attempts")) == [("sent", 1)] * 5
