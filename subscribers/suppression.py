@@ -18,7 +18,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import SUPPRESSED_STATUSES, EmailEvent, Subscriber
+from .models import SUPPRESSED_STATUSES, Channel, EmailEvent, Subscriber
 from .sending.ledger import delivery_events_apply
 from .services import email_normalise
 
@@ -38,6 +38,9 @@ REJECTION_STATUS = {
     RejectReason.SPAM: Subscriber.Status.COMPLAINED,
     RejectReason.UNSUBSCRIBED: Subscriber.Status.UNSUBSCRIBED,
 }
+
+# Suppressions that also stop the reader's own team-chat channels.
+CHANNELS_STOP = frozenset({Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.COMPLAINED})
 
 EVENT_STATUS = {
     EventType.BOUNCED: Subscriber.Status.BOUNCED,
@@ -66,6 +69,12 @@ def subscriber_suppress(*, email: str, status: Subscriber.Status, reason: str) -
     changed = address.exclude(status__in=as_strong).update(**changes)
     if changed:
         logger.info("suppressed %s as %s: %s", email, status, reason)
+    if changed and status in CHANNELS_STOP:
+        # The reader left (through the ESP) or called the issue spam: the team chats they added
+        # get nothing more either. A bounce leaves them: the chat still works.
+        Channel.objects.filter(
+            subscriber__in=address, status__in=[Channel.Status.PENDING, Channel.Status.ACTIVE]
+        ).update(status=Channel.Status.STOPPED, updated_at=now)
     return bool(changed)
 
 

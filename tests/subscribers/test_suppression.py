@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from subscribers.models import EmailEvent, Subscriber
+from subscribers.models import Channel, EmailEvent, Subscriber
 from subscribers.suppression import (
     email_event_apply,
     subscriber_soft_bounce,
@@ -157,3 +157,26 @@ def test_soft_bounces_count_once_per_day_and_a_delivery_resets_them() -> None:
         event=stored_event("delivered", reader.email, occurred_at=MORNING + timedelta(days=2))
     )
     assert reload(reader).soft_bounce_count == 0
+
+
+def test_a_complaint_stops_the_readers_team_chats_and_a_bounce_leaves_them() -> None:
+    complains = subscriber_create(email="complains@example.com")
+    bounces = subscriber_create(email="bounces@example.com")
+    theirs = Channel.objects.create(
+        kind="slack", url="https://hooks.slack.com/services/T1/B1/x", subscriber=complains
+    )
+    kept = Channel.objects.create(
+        kind="slack", url="https://hooks.slack.com/services/T1/B2/y", subscriber=bounces
+    )
+
+    assert subscriber_suppress(
+        email="complains@example.com", status=Subscriber.Status.COMPLAINED, reason="spam"
+    )
+    assert subscriber_suppress(
+        email="bounces@example.com", status=Subscriber.Status.BOUNCED, reason="no such user"
+    )
+
+    theirs.refresh_from_db()
+    kept.refresh_from_db()
+    assert theirs.status == Channel.Status.STOPPED
+    assert kept.status == Channel.Status.ACTIVE
