@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +100,8 @@ class _Drawn:
 # and drawing the figure is nearly all of the cost of one.
 _layouts: OrderedDict[tuple[object, ...], _Drawn] = OrderedDict()
 _LAYOUTS_KEPT = 4
+# Finished PNGs kept per process (a few KB each).
+_PNGS_KEPT = 64
 # Grey levels in the palette, for black and grey text anti-aliased on white.
 GREY_LEVELS = 24
 
@@ -217,6 +219,20 @@ def _layout(*, bars: Sequence[ChartBar], title: str, subtitle: str) -> _Drawn:
 def chart_render(*, bars: Sequence[ChartBar], title: str, subtitle: str = "") -> bytes:
     """A horizontal bar chart, one bar per category in the given order, counts at bar ends;
     bars not highlighted are grey. A palette PNG (a few KB: it travels in every email)."""
+    return _chart_png(tuple(bars), title, subtitle)
+
+
+def chart_caches_clear() -> None:
+    """Forget the laid-out charts and the finished PNGs of this process."""
+    with _render_lock:
+        _layouts.clear()
+    _chart_png.cache_clear()
+
+
+@lru_cache(maxsize=_PNGS_KEPT)
+def _chart_png(bars: tuple[ChartBar, ...], title: str, subtitle: str) -> bytes:
+    """The PNG of one chart (its compression is most of a recoloured chart's cost: 10 ms), kept
+    per process: the same choice of categories is drawn again by each preview and rebuild."""
     key = (tuple((b.label, b.count) for b in bars), title, subtitle)
     with _render_lock:
         drawn = _layouts.get(key)

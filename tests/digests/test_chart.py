@@ -62,7 +62,7 @@ def test_recolouring_a_laid_out_chart_gives_the_same_png_as_drawing_it_afresh() 
 
     first = chart_render(bars=bars(True), title="오늘")
     second = chart_render(bars=bars(False), title="오늘")
-    chart._layouts.clear()
+    chart.chart_caches_clear()  # drawn afresh, not the kept layout or PNG
     fresh = chart_render(bars=bars(True), title="오늘")
 
     assert first != second

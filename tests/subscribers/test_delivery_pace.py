@@ -52,26 +52,26 @@ def test_the_window_counter_counts() -> None:
     assert most_in_one_second([0.0, 1.0, 2.0]) == 1
 
 
-def test_a_rate_of_50_per_second_holds_in_every_one_second_window(
+def test_a_rate_of_20_per_second_holds_in_every_one_second_window(
     mailgun: FakeESP, send: Callable[[Digest], Any], settings: Any
 ) -> None:
-    settings.DELIVERY_RATE_PER_SECOND = 50
+    settings.DELIVERY_RATE_PER_SECOND = 20
     digest = approved_issue()
     cats = categories()
-    readers(55, cats[:1], "one")
-    readers(45, cats[1:3], "two")
+    readers(23, cats[:1], "one")
+    readers(17, cats[1:3], "two")
     started = time.time()
 
     send(digest)
 
     arrivals = mailgun.recipient_times()
-    assert len(arrivals) == len({address for _, address in arrivals}) == 100
+    assert len(arrivals) == len({address for _, address in arrivals}) == 40
     times = [at for at, _ in arrivals]
-    assert most_in_one_second(times) <= 50
-    # 100 readers at 50 a second cannot all have gone in the first second.
+    assert most_in_one_second(times) <= 20
+    # 40 readers at 20 a second cannot all have gone in the first second.
     assert max(times) - started >= 1.0
-    assert all(len(call.to) <= 50 for call in mailgun.calls)
-    assert statuses(digest) == {"sent": 100}
+    assert all(len(call.to) <= 20 for call in mailgun.calls)
+    assert statuses(digest) == {"sent": 40}
 
 
 def redis_or_skip() -> Any:
@@ -95,7 +95,7 @@ def test_the_redis_limiter_holds_the_rate_across_clients() -> None:
 
     def sender() -> None:
         limiter = pace.RedisLimiter(30, REDIS_URL)
-        for _ in range(4):
+        for _ in range(3):
             limiter.acquire(4)
             with lock:
                 times.extend([time.time()] * 4)
@@ -106,7 +106,7 @@ def test_the_redis_limiter_holds_the_rate_across_clients() -> None:
     for thread in threads:
         thread.join(timeout=30)
 
-    assert len(times) == 64
+    assert len(times) == 48
     assert most_in_one_second(times) <= 30
     assert max(times) - min(times) >= 1.0  # it waited
     client.delete(pace.LIMITER_KEY)
