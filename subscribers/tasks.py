@@ -255,16 +255,8 @@ def send_chunk(
             ledger.deliveries_give_up(claim=claim, ids=delivery_ids, reason=str(error))
             _finish(digest_id)
             raise
-        countdown = 2**self.request.retries + random.uniform(0, 1)
         kwargs = {"digest_id": digest_id, "delivery_ids": delivery_ids, "claim": claim}
-        if self.request.is_eager:
-            # No broker to wait in (the embedded default): wait here, then run again inline.
-            time.sleep(min(countdown, EAGER_RETRY_MAX_SLEEP))
-            result: dict[str, int] = send_chunk.apply(
-                kwargs=kwargs, retries=self.request.retries + 1
-            ).get(disable_sync_subtasks=False)
-            return result
-        raise self.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
+        return _retry(self, kwargs=kwargs, error=error, wait=0.0)
     if report.released:
         notices_send.delay_on_commit()  # rows given back: the send paused
     return asdict(report)
@@ -310,13 +302,21 @@ def _channels_retry(
         channels.channels_give_up(ids=ids, reason=str(error))
         _finish(digest_id)
         raise error
+    return _retry(
+        task, kwargs={"digest_id": digest_id, "ids": ids, "claim": claim}, error=error, wait=wait
+    )
+
+
+def _retry(task: Task, *, kwargs: dict[str, Any], error: Exception, wait: float) -> dict[str, int]:
+    """A send task again with the same arguments (its claim among them), counted as a retry:
+    after `wait` (a service's Retry-After) or exponential backoff, whichever is longer. With no
+    broker to wait in (the embedded default) it waits here and runs again inline."""
     countdown = max(2**task.request.retries + random.uniform(0, 1), wait)
-    kwargs = {"digest_id": digest_id, "ids": ids, "claim": claim}
     if task.request.is_eager:
         time.sleep(min(countdown, EAGER_RETRY_MAX_SLEEP))
-        result: dict[str, int] = send_channels.apply(
-            kwargs=kwargs, retries=task.request.retries + 1
-        ).get(disable_sync_subtasks=False)
+        result: dict[str, int] = task.apply(kwargs=kwargs, retries=task.request.retries + 1).get(
+            disable_sync_subtasks=False
+        )
         return result
     raise task.retry(args=(), kwargs=kwargs, countdown=countdown, exc=error) from error
 

@@ -39,9 +39,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from tests.fakes.local import LocalServer
 
 TELEGRAM_TOKEN = "123456:TEST-fake-bot-token"
 TELEGRAM_TAGS = frozenset(
@@ -294,7 +296,7 @@ def fault_answer(kind: str, fault: Fault) -> tuple[int, dict[str, str], Any]:
 # --- The server -------------------------------------------------------------------------------
 
 
-class FakeChat:
+class FakeChat(LocalServer):
     """The server and every call it answered. Thread-safe; a context manager or start()/stop()."""
 
     def __init__(self, *, latency: float = 0.0, telegram_token: str = TELEGRAM_TOKEN) -> None:
@@ -307,31 +309,7 @@ class FakeChat:
         self._message_ids: dict[str, int] = {}
         self.calls: list[Call] = []
         self.webhook: dict[str, Any] = {}  # Telegram's setWebhook: url, secret_token, ...
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeChat:
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeChat:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.serve(self._handler_class())
 
     # --- addresses and scripts ----------------------------------------------------------------
 

@@ -32,9 +32,11 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.local import LocalServer
 
 INVALID_TO = "'to' parameter is not a valid address. please check documentation"
 
@@ -134,7 +136,7 @@ def call_build(domain: str, parts: list[tuple[str, str | None, str, bytes]]) -> 
     )
 
 
-class FakeESP:
+class FakeESP(LocalServer):
     """The server and what it saw. Thread-safe; use as a context manager or start()/stop()."""
 
     def __init__(
@@ -161,36 +163,7 @@ class FakeESP:
         self.statuses: Counter[int] = Counter()
         self.attempted: list[list[str]] = []  # the addresses of every call, answered or not
         self.first_call_at: float | None = None  # time.time() of the first call, any answer
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeESP:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeESP:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.serve(self._handler_class(), port=port)
 
     # --- what it saw ---------------------------------------------------------------------------
 

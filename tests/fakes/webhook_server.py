@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local import LocalServer
 
 # What Slack answers with each status, as plain text.
 ANSWERS = {200: "ok", 400: "invalid_payload", 403: "action_prohibited", 404: "no_service"}
 
 
-class FakeWebhook:
+class FakeWebhook(LocalServer):
     """The server and what it received. Thread-safe; a context manager or start()/stop()."""
 
     def __init__(self, *, fail_with: int | None = None, script: list[int] | None = None) -> None:
@@ -33,29 +35,11 @@ class FakeWebhook:
         self.texts: list[str] = []  # the text of each accepted call
         self.statuses: list[int] = []  # the status of every call, accepted or not
         self.content_types: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self.serve(self._handler_class())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/XXXX"
-
-    def start(self) -> FakeWebhook:
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeWebhook:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{self.base_url}/services/T000/B000/XXXX"
 
     def answer(self, body: bytes, content_type: str) -> tuple[int, str]:
         with self._lock:
