@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .approval import digest_unapprove
 from .editing import (
@@ -46,6 +47,32 @@ from .models import (
 )
 from .summarize import SectionSummary, section_summarize_fresh, weekly_section_summarize_fresh
 from .weekly import weekly_section_input
+
+# A failed regeneration's reason is stored in English (Regeneration.error: an API's own error
+# text too); these fixed ones are msgids, shown in the editor's language (`error_shown`).
+NO_PAPERS = gettext_noop("The section has no papers: there is nothing to summarise.")
+# By the status the issue has now (each its own msgid, so that the stored English is one).
+NOT_EDITABLE = {
+    "sending": gettext_noop(
+        "The issue is sending now: its text can no longer change. The section was left as it was."
+    ),
+    "paused": gettext_noop(
+        "The issue is paused now: its text can no longer change. The section was left as it was."
+    ),
+    "sent": gettext_noop(
+        "The issue is sent now: its text can no longer change. The section was left as it was."
+    ),
+}
+PAPERS_CHANGED = gettext_noop(
+    "The section's papers were changed while the new summary was being written: its citations "
+    "would not match. Regenerate it again."
+)
+
+
+def error_shown(error: str) -> str:
+    """A stored reason in the active language where it is one of ours; as stored otherwise."""
+    return _(error) if error else error
+
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +200,7 @@ def regeneration_apply(*, regeneration: Regeneration) -> None:
     digest_check(digest_id=section.digest_id)
     source = section_input(section)
     if not source.papers:
-        raise RegenerationFailed("The section has no papers: there is nothing to summarise.")
+        raise RegenerationFailed(NO_PAPERS)
     papers = [p.pk for p in source.papers]
     language, day = regeneration.language or settings.DIGEST_LANGUAGE, section.digest.date
     try:
@@ -192,7 +219,8 @@ def digest_check(*, digest_id: int, lock: bool = False) -> Digest:
     digest = digests.get(pk=digest_id)
     if digest.status not in EDITABLE_STATUSES:
         raise RegenerationFailed(
-            f"The issue is {digest.status} now: its text can no longer change. "
+            NOT_EDITABLE.get(digest.status)
+            or f"The issue is {digest.status} now: its text can no longer change. "
             "The section was left as it was."
         )
     return digest
@@ -206,10 +234,7 @@ def section_replace(
         digest = digest_check(digest_id=regeneration.section.digest_id, lock=True)
         section = DigestSection.objects.select_for_update().get(pk=regeneration.section_id)
         if [p.pk for p in section_input(section).papers] != papers:
-            raise RegenerationFailed(
-                "The section's papers were changed while the new summary was being written: "
-                "its citations would not match. Regenerate it again."
-            )
+            raise RegenerationFailed(PAPERS_CHANGED)
         by = regeneration.requested_by or ACTOR
         report = report_for(section=section, language=regeneration.language)
         revision = section_revision_save(

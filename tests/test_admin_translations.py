@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from digests.models import Category, DailyRun
+from digests.models import Category, DailyRun, Regeneration
 from digests.pipeline import daily_run
+from digests.regenerate import NO_PAPERS
 from digests.reportcheck import uncited_problem
 from digests.summarize import flag
 from newsletter.third_party_messages import CELERY_BEAT_MESSAGES
@@ -128,3 +129,34 @@ def test_a_runs_reasons_are_shown_in_the_editors_language(
     text = page_text(admin_client.get(reverse("admin:digests_dailyrun_change", args=[run.pk])))
     assert "모든 피드가 실패해 아무것도 만들지 않았습니다." in text
     assert "Every feed failed" not in text and "To try it offline" not in text
+
+
+def test_a_regenerations_reason_and_progress_are_in_the_editors_language(
+    admin_client: Any,
+) -> None:
+    first, second = list(Category.objects.order_by("position")[:2])
+    digest = issue_create(categories=[first, second], papers_per_section=1)
+    failed_section, busy_section = list(digest.sections.order_by("position"))
+    Regeneration.objects.create(
+        section=failed_section,
+        status=Regeneration.Status.FAILED,
+        error=NO_PAPERS,
+        finished_at=timezone.now(),
+    )
+    busy = Regeneration.objects.create(section=busy_section, status=Regeneration.Status.RUNNING)
+    editor_chooses(admin_client, "ja")
+
+    page = admin_client.get(reverse("admin:digests_digest_change", args=[digest.pk]))
+    text = page_text(page)
+    html = page.content.decode()
+
+    assert "このセクションには論文がありません" in text and NO_PAPERS not in text
+    # The words regenerate.js shows while it polls, from the page in the editor's language.
+    assert 'data-text-running="LLM が新しい文章を書いています（{seconds} 秒）…"' in html
+    assert "The LLM is writing" not in html
+    assert busy.status == Regeneration.Status.RUNNING
+    failed = Regeneration.objects.get(section=failed_section)
+    answer = admin_client.get(
+        reverse("admin:digests_digest_regeneration_status", args=[digest.pk, failed.pk])
+    ).json()
+    assert answer["error"].startswith("このセクションには論文がありません")

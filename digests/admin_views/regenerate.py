@@ -49,6 +49,7 @@ from digests.regenerate import (
     EDITABLE_STATUSES,
     RegenerationRefused,
     RestoreRefused,
+    error_shown,
     regeneration_request,
     revision_restore,
 )
@@ -246,7 +247,7 @@ def regeneration_message(
                 "The regeneration of the %(name)s summary failed: %(error)s The text was left "
                 "as it was."
             )
-            % {"name": name, "error": regeneration.error},
+            % {"name": name, "error": error_shown(regeneration.error)},
         )
     else:
         messages.info(
@@ -289,7 +290,7 @@ def regeneration_json(regeneration: Regeneration, *, digest_id: int) -> dict[str
         "section_id": regeneration.section_id,
         "status": regeneration.status,
         "status_label": regeneration.get_status_display(),
-        "error": regeneration.error,
+        "error": error_shown(regeneration.error),
         "requested_by": regeneration.requested_by,
         "created_at": regeneration.created_at.isoformat(),
         "started_at": regeneration.started_at.isoformat() if regeneration.started_at else None,
@@ -415,6 +416,7 @@ def language_tools_html(section: DigestSection, language: str, *, editable: bool
         "active": latest is not None and latest.status in ACTIVE_STATUSES,
         "status_url": status_url(latest, digest_id) if latest else "",
         "finished": moment(latest.finished_at) if latest else "",
+        "error": error_shown(latest.error) if latest else "",
         "script_url": static("digests/admin/regenerate.js"),
         "history": [
             {

@@ -11,6 +11,15 @@
   var POLL_MS = 2000;
   var MAX_FAILURES = 5; // network or server errors in a row before giving up
 
+  // The words come translated from the page (data-text-* of the status box): {name} filled here.
+  function words(box, name, values) {
+    var text = box.dataset["text" + name] || "";
+    Object.keys(values || {}).forEach(function (key) {
+      text = text.split("{" + key + "}").join(String(values[key]));
+    });
+    return text;
+  }
+
   function setText(box, text) {
     var message = box.querySelector(".regeneration-message");
     if (message) message.textContent = text;
@@ -23,18 +32,16 @@
 
   function showDone(box, data) {
     removeProgress(box);
-    setText(box, "The new text is ready (" + (data.finished_at_display || "now") + "). ");
+    setText(box, words(box, "Ready", { when: data.finished_at_display || words(box, "Now") }));
     var link = document.createElement("a");
     link.href = window.location.href.split("#")[0];
-    link.textContent = "Reload the page to see it";
+    link.textContent = words(box, "Reload");
     link.addEventListener("click", function (event) {
       event.preventDefault();
       window.location.reload();
     });
     var note = document.createElement("span");
-    note.textContent =
-      " (this page shows the issue as it was and can no longer be saved: copy any unsaved " +
-      "edits first).";
+    note.textContent = words(box, "Note");
     box.appendChild(link);
     box.appendChild(note);
     box.dataset.status = "done";
@@ -42,15 +49,14 @@
 
   function showFailed(box, data) {
     removeProgress(box);
-    setText(box, "The regeneration failed: " + (data.error || "no reason given") +
-      " The text was left as it was.");
+    setText(box, words(box, "Failed", { error: data.error || words(box, "NoReason") }));
     box.dataset.status = "failed";
   }
 
   function showActive(box, data) {
     var seconds = data.elapsed_seconds || 0;
-    var what = data.status === "running" ? "The LLM is writing the new text" : "Waiting to start";
-    setText(box, what + " (" + seconds + " s)…");
+    var name = data.status === "running" ? "Running" : "Waiting";
+    setText(box, words(box, name, { seconds: seconds }));
   }
 
   function poll(box, failures) {
@@ -70,7 +76,7 @@
       })
       .catch(function () {
         if (failures + 1 >= MAX_FAILURES) {
-          setText(box, "Its progress cannot be read now: reload the page to see where it is.");
+          setText(box, words(box, "Unreadable"));
           removeProgress(box);
           return;
         }
