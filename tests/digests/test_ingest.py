@@ -29,6 +29,7 @@ from digests.ingest import (
     submission_listing_date,
 )
 from digests.models import AnnounceType, Category, ClassifiedBy, Feed, FetchCount, Paper
+from tests.fakes.local import POLL_INTERVAL
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 SHARED_FEEDS = Path(__file__).resolve().parents[3] / "shared" / "feeds"
@@ -656,7 +657,7 @@ class FeedServer:
 @contextmanager
 def feed_server_started() -> Iterator[FeedServer]:
     server = FeedServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True)
     thread.start()
     try:
         yield server

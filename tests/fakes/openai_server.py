@@ -45,6 +45,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.local import POLL_INTERVAL
+
 Responder = Callable[[dict[str, Any]], str]
 Fault = str | Responder
 FAULTS = (
@@ -116,7 +118,7 @@ class FakeOpenAI:
         self._server = _Server(("127.0.0.1", self._port), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
         )
         self._thread.start()
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 
 from subscribers.models import EmailEvent, Subscriber
+from tests.fakes.local import POLL_INTERVAL
 
 pytestmark = [
     pytest.mark.django_db,
@@ -76,7 +77,7 @@ class FakeSNS:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
         )
 
     def __enter__(self) -> FakeSNS:
