@@ -1585,9 +1585,8 @@ def channel_figures(digest_id: int, chat: Any, started_at: float) -> dict[str, A
     per_destination = Counter((call.kind, call.destination) for call in accepted)
     duplicated = 0
     for kind, _destination, _status, parts, url, chat_id in rows:
-        key = chat_id if kind == "telegram" else url.rstrip("/").split("/")[-2]
-        if kind == "slack":
-            key = url.rstrip("/").split("/")[-2].removeprefix("B")
+        # The fake names a destination by its chat id, Discord webhook id or Slack "B" part.
+        key = chat_id if kind == "telegram" else url.split("/")[-2].removeprefix("B")
         if per_destination.get((kind, key), 0) > parts:
             duplicated += 1
     telegram_posts = sum(1 for call in accepted if call.kind == "telegram")

@@ -328,9 +328,13 @@ class Channel(models.Model):
     @property
     def destination(self) -> str:
         """Where it posts, without the webhook's secret part (for lists and logs)."""
-        if self.kind == self.Kind.TELEGRAM:
-            return self.chat_id
-        return webhook_shown(self.url)
+        return channel_destination(self.kind, self.url, self.chat_id)
+
+
+def channel_destination(kind: str, url: str, chat_id: str) -> str:
+    """A channel's destination as lists and logs show it: a Telegram chat's id, a webhook's URL
+    without its secret."""
+    return chat_id if kind == Channel.Kind.TELEGRAM else webhook_shown(url)
 
 
 def webhook_shown(url: str) -> str:

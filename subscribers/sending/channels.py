@@ -48,14 +48,12 @@ from digests.models import Digest
 from .. import rendering
 from ..channels.messages import ChannelMessage, channel_message
 from ..channels.transports import ChatPace, PostResult, channel_post
-from ..models import Channel, ChannelDelivery, Delivery
+from ..models import Channel, ChannelDelivery, Delivery, channel_destination
 from . import ledger, pace
 from .transports import Outcome
 
 logger = logging.getLogger(__name__)
 
-PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
-PAUSED_NOTE = "the send paused before this channel's turn"
 # Posts of one part tried in a row within a task (waiting out short Retry-Afters) before the
 # task is retried later.
 PART_TRIES = 3
@@ -72,11 +70,8 @@ RATE_WAIT_BUDGET = 1.0
 class ChannelRetry(Exception):
     """A service asked us to come back later; the claimed rows wait for the task's retry."""
 
-    def __init__(
-        self, *, claim: str, reason: str, countdown: float, deferred: bool = False
-    ) -> None:
+    def __init__(self, *, reason: str, countdown: float, deferred: bool = False) -> None:
         super().__init__(reason)
-        self.claim = claim
         self.reason = reason
         self.countdown = countdown
         # Only our own pace asked for later (no service refused anything): the chunk is sent
@@ -115,7 +110,7 @@ def channels_plan(*, digest_id: int, cadence: str) -> list[list[int]]:
             digest_id=digest_id,
             channel_id=pk,
             kind=kind,
-            destination=_destination(kind, url, chat_id),
+            destination=channel_destination(kind, url, chat_id)[:200],
             variant=rendering.variant_key(chosen.get(pk, []), keywords_key),
             language=language,
         )
@@ -123,10 +118,6 @@ def channels_plan(*, digest_id: int, cadence: str) -> list[list[int]]:
     ]
     ChannelDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return channel_chunks(digest_id=digest_id)
-
-
-def _destination(kind: str, url: str, chat_id: str) -> str:
-    return Channel(kind=kind, url=url, chat_id=chat_id).destination[:200]
 
 
 def channel_chunks(*, digest_id: int) -> list[list[int]]:
@@ -188,7 +179,6 @@ def channel_deliveries_send(
         ledger.digest_finish_if_done(digest_id=digest_id)
     if chunk.retry_after is not None:
         raise ChannelRetry(
-            claim=claim,
             reason=chunk.retry_reason,
             countdown=chunk.retry_after,
             deferred=chunk.deferred,
@@ -236,36 +226,26 @@ class _Chunk:
         self.checked_at = time.monotonic()  # the digest was read as the chunk started
 
     def run(self, rows: list[ChannelDelivery], threads: int) -> None:
+        """Up to `threads` rows posted at once; every event recorded here, as it comes. A pause
+        or a deferral stops the claiming of more rows (those stay queued); the posts under way
+        finish."""
         events: queue.SimpleQueue[_Event | None] = queue.SimpleQueue()
-        if threads == 1:
-            for number, row in enumerate(rows):
-                job = self._prepare(row, rows_left=len(rows) - number)
-                if job is None:
-                    if self.paused:
-                        return
-                    continue
-                _post_parts(job, emit=self._record)
-                if self.paused:
-                    self.report.released += len(rows) - number - 1
-                    return
-                if self.deferred:
-                    return
-            return
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="channels") as pool:
             in_flight = 0
             waiting = list(reversed(rows))
             while waiting or in_flight:
                 while waiting and in_flight < threads and not (self.paused or self.deferred):
-                    row = waiting.pop()
-                    job = self._prepare(row, rows_left=len(waiting) + 1)
+                    if self._paused_now():
+                        self.paused = True
+                        break
+                    job = self._prepare(waiting.pop())
                     if job is not None:
                         pool.submit(_post_thread, job, events.put)
                         in_flight += 1
-                if self.paused and waiting:
-                    self.report.released += len(waiting)
+                if self.paused or self.deferred:
+                    if self.paused:
+                        self.report.released += len(waiting)  # queued, for the resume
                     waiting = []
-                if self.deferred:
-                    waiting = []  # left queued for the chunk's next turn
                 if not in_flight:
                     continue
                 event = events.get()
@@ -274,15 +254,9 @@ class _Chunk:
                     continue
                 self._record(event)
 
-    def _prepare(self, row: ChannelDelivery, *, rows_left: int) -> _Job | None:
+    def _prepare(self, row: ChannelDelivery) -> _Job | None:
         """Claims the row and renders its message; None when there is nothing to post (skipped,
-        taken by another task, or the send paused: then `paused` is set)."""
-        if self.deferred:
-            return None  # left queued for the chunk's next turn
-        if self._paused_now():
-            self.paused = True
-            self.report.released += rows_left
-            return None
+        or taken by another task)."""
         if not _row_claim(row, self.claim):
             return None  # taken by another task (a resume)
         self.report.claimed += 1
